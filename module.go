@@ -1,0 +1,462 @@
+// Package groqwebhook is a Caddy HTTP handler that verifies signed webhooks
+// at the edge and forwards only authentic, fresh events to the next handler.
+package groqwebhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults of the handler's settings.
+const (
+	DefaultTolerance       = 5 * time.Minute
+	DefaultMaxBody         = 1 << 20
+	DefaultSignatureHeader = "X-Groq-Signature"
+	DefaultTimestampHeader = "X-Groq-Timestamp"
+	DefaultVerifiedHeader  = "X-Groq-Verified"
+
+	// EventIDHeader and EventTypeHeader carry the verified event's id and
+	// type to the upstream.
+	EventIDHeader   = "X-Groq-Event-Id"
+	EventTypeHeader = "X-Groq-Event-Type"
+
+	minSecretBytes = 16
+)
+
+// Handler verifies webhooks signed with HMAC-SHA256 over the timestamp, a
+// dot and the raw body. A request that passes reaches the next handler with
+// the verified header set to "true", the event's id and type in headers, and
+// the very bytes that were signed as its body; any other request is answered
+// here (401, 405 or 413 with a JSON error) and goes no further.
+//
+// Headers that only this handler may set (the verified header, in any case
+// or underscore spelling, and the event id and type headers) are removed from
+// every incoming request, so a client can never spoof them.
+//
+// After it runs, these placeholders are set:
+//
+// Placeholder | Description
+// ------------|-------------
+// `{http.groq_webhook.verified}` | `true` when the signature verified, else `false`
+// `{http.groq_webhook.event_id}` | The event's JSON `id`, when it is a string
+// `{http.groq_webhook.event_type}` | The event's JSON `type`, when it is a string
+// `{http.groq_webhook.timestamp}` | The timestamp header exactly as sent
+// `{http.groq_webhook.secret}` | The label (or 0-based index) of the secret that matched
+// `{http.groq_webhook.error}` | On rejection, a reason code such as `stale_timestamp`
+type Handler struct {
+	// Secrets shared with the sender. At least one is required; any of them
+	// may match, so a secret is rotated by adding the new one, moving the
+	// sender over, then removing the old one. Values may be `{env.NAME}` or
+	// `{file.PATH}` placeholders, which are resolved once, at provision time.
+	// Each secret must be at least 16 bytes long.
+	Secrets []Secret `json:"secrets,omitempty"`
+
+	// How far the timestamp may be from this server's clock, in the past or
+	// in the future. A skew of exactly this much passes. Default: 5m.
+	Tolerance caddy.Duration `json:"tolerance,omitempty"`
+
+	// The largest body accepted, in bytes. Larger bodies get 413, whether
+	// they announce their length or not. Default: 1 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+
+	// The header holding the signature(s). Default: X-Groq-Signature.
+	SignatureHeader string `json:"signature_header,omitempty"`
+
+	// The header holding the unix timestamp in seconds. Default: X-Groq-Timestamp.
+	TimestampHeader string `json:"timestamp_header,omitempty"`
+
+	// The header set to "true" on requests that verified, for the upstream
+	// to check. Default: X-Groq-Verified.
+	VerifiedHeader string `json:"verified_header,omitempty"`
+
+	verifier *Verifier
+	labels   []string
+	reserved []string
+	logger   *zap.Logger
+	now      func() time.Time
+}
+
+// Secret is one shared secret and the name it goes by in logs and the
+// {http.groq_webhook.secret} placeholder.
+type Secret struct {
+	// The secret itself, or a `{env.NAME}` / `{file.PATH}` placeholder.
+	Value string `json:"value"`
+
+	// A name for this secret, such as "2026-q4". Default: its 0-based index.
+	Label string `json:"label,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.groq_webhook",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision resolves the secrets and fills in defaults, so that a request
+// does no work that could be done once.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.Tolerance == 0 {
+		h.Tolerance = caddy.Duration(DefaultTolerance)
+	}
+	if h.MaxBody == 0 {
+		h.MaxBody = DefaultMaxBody
+	}
+	if h.SignatureHeader == "" {
+		h.SignatureHeader = DefaultSignatureHeader
+	}
+	if h.TimestampHeader == "" {
+		h.TimestampHeader = DefaultTimestampHeader
+	}
+	if h.VerifiedHeader == "" {
+		h.VerifiedHeader = DefaultVerifiedHeader
+	}
+	h.SignatureHeader = http.CanonicalHeaderKey(h.SignatureHeader)
+	h.TimestampHeader = http.CanonicalHeaderKey(h.TimestampHeader)
+	h.VerifiedHeader = http.CanonicalHeaderKey(h.VerifiedHeader)
+	h.reserved = []string{
+		headerMatchForm(h.VerifiedHeader),
+		headerMatchForm(EventIDHeader),
+		headerMatchForm(EventTypeHeader),
+	}
+
+	secrets, labels, err := resolveSecrets(h.Secrets)
+	if err != nil {
+		return err
+	}
+	h.verifier = NewVerifier(secrets)
+	h.labels = labels
+	return nil
+}
+
+// resolveSecrets replaces the placeholders in every secret and checks what
+// they resolve to. Errors name the secret and the placeholder, never a value.
+func resolveSecrets(configured []Secret) ([][]byte, []string, error) {
+	if len(configured) == 0 {
+		return nil, nil, errors.New("no secret configured: add at least one 'secret'")
+	}
+	repl := caddy.NewReplacer()
+	secrets := make([][]byte, len(configured))
+	labels := make([]string, len(configured))
+	for i, s := range configured {
+		labels[i] = s.Label
+		if labels[i] == "" {
+			labels[i] = strconv.Itoa(i)
+		}
+		name := fmt.Sprintf("secret %s", labels[i])
+		if s.Value == "" {
+			return nil, nil, fmt.Errorf("%s is empty", name)
+		}
+		value, err := repl.ReplaceOrErr(s.Value, true, true)
+		if err != nil || value == "" {
+			return nil, nil, fmt.Errorf("%s is empty after placeholder replacement: check %s",
+				name, strings.Join(placeholdersIn(s.Value), ", "))
+		}
+		if len(value) < minSecretBytes {
+			return nil, nil, fmt.Errorf("%s is %d bytes long; use at least %d random bytes",
+				name, len(value), minSecretBytes)
+		}
+		secrets[i] = []byte(value)
+	}
+	return secrets, labels, nil
+}
+
+// placeholdersIn lists the {...} placeholders in a configured value, so an
+// error can name them without repeating any literal part of a secret.
+func placeholdersIn(value string) []string {
+	var found []string
+	for {
+		start := strings.IndexByte(value, '{')
+		if start < 0 {
+			break
+		}
+		end := strings.IndexByte(value[start:], '}')
+		if end < 0 {
+			break
+		}
+		found = append(found, value[start:start+end+1])
+		value = value[start+end+1:]
+	}
+	if len(found) == 0 {
+		return []string{"its placeholders"}
+	}
+	return found
+}
+
+// Validate checks settings that Provision cannot default.
+func (h *Handler) Validate() error {
+	if h.Tolerance < 0 {
+		return fmt.Errorf("tolerance must be positive, got %s", time.Duration(h.Tolerance))
+	}
+	if h.MaxBody < 0 {
+		return fmt.Errorf("max_body must be positive, got %d", h.MaxBody)
+	}
+	return nil
+}
+
+// ServeHTTP verifies the request and passes it on only if it is authentic.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.removeReserved(r.Header)
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.groq_webhook.verified", false)
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return h.reject(w, r, repl, errMethodNotAllowed, false)
+	}
+	timestamp, candidates, err := h.checkHeaders(r.Header)
+	if err != nil {
+		return h.reject(w, r, repl, err, false)
+	}
+	repl.Set("http.groq_webhook.timestamp", timestamp)
+	if r.ContentLength > h.MaxBody {
+		return h.reject(w, r, repl, ErrBodyTooLarge, false)
+	}
+
+	digest := h.verifier.Begin(timestamp)
+	body, err := h.readBody(r, digest)
+	if err != nil {
+		h.verifier.Release(digest)
+		return h.reject(w, r, repl, err, false)
+	}
+	secret, err := digest.Match(candidates)
+	h.verifier.Release(digest)
+	if err != nil {
+		return h.reject(w, r, repl, err, true)
+	}
+
+	replaceBody(r, body)
+	event := parseEvent(body)
+	r.Header.Set(h.VerifiedHeader, "true")
+	if event.ID != "" {
+		r.Header.Set(EventIDHeader, event.ID)
+	}
+	if event.Type != "" {
+		r.Header.Set(EventTypeHeader, event.Type)
+	}
+	repl.Set("http.groq_webhook.verified", true)
+	repl.Set("http.groq_webhook.event_id", event.ID)
+	repl.Set("http.groq_webhook.event_type", event.Type)
+	repl.Set("http.groq_webhook.secret", h.labels[secret])
+	return next.ServeHTTP(w, r)
+}
+
+// checkHeaders does the cheap checks that need no body: exactly one
+// timestamp, within the window, and exactly one well-formed signature header.
+func (h *Handler) checkHeaders(header http.Header) (string, []Signature, error) {
+	timestamps := header[h.TimestampHeader]
+	if len(timestamps) == 0 {
+		return "", nil, ErrMissingTimestamp
+	}
+	if len(timestamps) > 1 {
+		return "", nil, fmt.Errorf("%w: %d timestamp headers", ErrMalformedTimestamp, len(timestamps))
+	}
+	ts, err := ParseTimestamp(timestamps[0])
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := CheckSkew(ts, h.now(), time.Duration(h.Tolerance)); err != nil {
+		return "", nil, err
+	}
+	signatures := header[h.SignatureHeader]
+	if len(signatures) == 0 {
+		return "", nil, ErrMissingSignature
+	}
+	if len(signatures) > 1 {
+		return "", nil, fmt.Errorf("%w: %d signature headers", ErrMalformedSignature, len(signatures))
+	}
+	candidates, err := ParseSignatures(signatures[0])
+	if err != nil {
+		return "", nil, err
+	}
+	return timestamps[0], candidates, nil
+}
+
+// readBody reads at most MaxBody+1 bytes into one buffer sized from the
+// Content-Length, hashing them in the same pass. The buffer is not pooled:
+// it becomes the forwarded body, which an upstream transport may still be
+// reading after the next handler has returned.
+func (h *Handler) readBody(r *http.Request, digest *Digest) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	size := int64(bytes.MinRead)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength
+	}
+	limit := h.MaxBody + 1
+	buf := make([]byte, 0, min(size+1, limit))
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):min(int64(cap(buf)), limit)])
+		digest.Write(buf[len(buf) : len(buf)+n])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > h.MaxBody {
+			return nil, ErrBodyTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return nil, ErrBodyTooLarge
+			}
+			return nil, fmt.Errorf("%w: %v", errUnreadableBody, err)
+		}
+	}
+}
+
+// replaceBody hands the verified bytes to the next handler with exact
+// framing, and lets a retrying proxy read them again.
+func replaceBody(r *http.Request, body []byte) {
+	r.TransferEncoding = nil
+	r.ContentLength = int64(len(body))
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	if len(body) == 0 {
+		r.Body = http.NoBody
+		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(body)), nil
+	}
+}
+
+// event holds the fields of a webhook event that the handler passes on.
+type event struct {
+	ID   string
+	Type string
+}
+
+// parseEvent reads the id and type of a JSON object body. A body that is not
+// a JSON object, or fields that are not strings or cannot be sent as header
+// values, yield empty fields: the event is still forwarded.
+func parseEvent(body []byte) event {
+	var fields struct {
+		ID   any `json:"id"`
+		Type any `json:"type"`
+	}
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return event{}
+	}
+	return event{ID: headerSafeString(fields.ID), Type: headerSafeString(fields.Type)}
+}
+
+func headerSafeString(v any) string {
+	s, ok := v.(string)
+	if !ok || !httpguts.ValidHeaderFieldValue(s) {
+		return ""
+	}
+	return s
+}
+
+// removeReserved deletes every header a client must not set, matching names
+// in any case and with '_' read as '-', since some backends read them alike.
+func (h *Handler) removeReserved(header http.Header) {
+	for name := range header {
+		for _, reserved := range h.reserved {
+			if sameHeaderName(name, reserved) {
+				delete(header, name)
+				break
+			}
+		}
+	}
+}
+
+// headerMatchForm folds a header name to lower case with '_' read as '-'.
+func headerMatchForm(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// sameHeaderName reports whether name, folded as by headerMatchForm, equals
+// folded, without allocating: it runs for every header of every request.
+func sameHeaderName(name, folded string) bool {
+	if len(name) != len(folded) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		if c != folded[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// reject answers a request that is not forwarded and logs why. When the
+// site has handle_errors routes, the rejection is handed to them as a
+// handler error instead, so operators can shape the answer.
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, bodyRead bool) error {
+	rej := rejectionFor(err)
+	repl.Set("http.groq_webhook.error", rej.reason)
+	h.logger.Warn("webhook rejected",
+		zap.String("reason", rej.reason),
+		zap.Error(err),
+		zap.String("remote_ip", remoteIP(r)),
+		zap.String("uri", r.RequestURI),
+		zap.String("request_id", repl.ReplaceAll("{http.request.uuid}", "")),
+	)
+	if !bodyRead {
+		// Do not wait for a body nobody will read.
+		w.Header().Set("Connection", "close")
+	}
+	if hasErrorRoutes(r) {
+		return caddyhttp.Error(rej.status, err)
+	}
+	writeJSONError(w, rej.status, rej.message)
+	return nil
+}
+
+func hasErrorRoutes(r *http.Request) bool {
+	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	return ok && srv.Errors != nil && len(srv.Errors.Routes) > 0
+}
+
+func remoteIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
