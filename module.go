@@ -428,8 +428,10 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Rep
 		zap.String("request_id", repl.ReplaceAll("{http.request.uuid}", "")),
 	)
 	if !bodyRead {
-		// Do not wait for a body nobody will read.
+		// Nobody will read the body: close the connection after the answer,
+		// and stop the server from waiting to drain a body held back.
 		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 	if hasErrorRoutes(r) {
 		return caddyhttp.Error(rej.status, err)
