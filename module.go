@@ -165,7 +165,7 @@ func resolveSecrets(configured []Secret) ([][]byte, []string, error) {
 		if labels[i] == "" {
 			labels[i] = strconv.Itoa(i)
 		}
-		name := fmt.Sprintf("secret %s", labels[i])
+		name := fmt.Sprintf("secret %q", labels[i])
 		if s.Value == "" {
 			return nil, nil, fmt.Errorf("%s is empty", name)
 		}
