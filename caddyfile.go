@@ -42,7 +42,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		h.Secrets = append(h.Secrets, Secret{Value: d.Val()})
 	}
 	if d.NextArg() {
-		return d.ArgErr()
+		// Not ArgErr: it would echo the token, which may be part of a secret.
+		return d.Err("groq_webhook takes at most one inline secret; quote a secret that contains spaces")
 	}
 
 	for d.NextBlock(0) {
@@ -82,8 +83,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return d.Errf("max_body %q: %v", d.Val(), err)
 			}
-			if size == 0 || size > 1<<40 {
-				return d.Errf("max_body must be between 1 byte and 1TiB, got %q", d.Val())
+			if size == 0 || size > maxMaxBody {
+				return d.Errf("max_body must be between 1B and 1GiB, got %q", d.Val())
 			}
 			h.MaxBody = int64(size)
 			if d.NextArg() {

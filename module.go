@@ -38,6 +38,14 @@ const (
 	EventTypeHeader = "X-Groq-Event-Type"
 
 	minSecretBytes = 16
+
+	// maxMaxBody bounds max_body: the body is held in memory while it is
+	// verified and forwarded.
+	maxMaxBody = 1 << 30
+
+	// maxPreallocation bounds the buffer sized from a client's
+	// Content-Length before any of the body has arrived.
+	maxPreallocation = 1 << 20
 )
 
 // Handler verifies webhooks signed with HMAC-SHA256 over the timestamp, a
@@ -172,7 +180,7 @@ func resolveSecrets(configured []Secret) ([][]byte, []string, error) {
 		value, err := repl.ReplaceOrErr(s.Value, true, true)
 		if err != nil || value == "" {
 			return nil, nil, fmt.Errorf("%s is empty after placeholder replacement: check %s",
-				name, strings.Join(placeholdersIn(s.Value), ", "))
+				name, placeholdersIn(s.Value))
 		}
 		if len(value) < minSecretBytes {
 			return nil, nil, fmt.Errorf("%s is %d bytes long; use at least %d random bytes",
@@ -183,35 +191,59 @@ func resolveSecrets(configured []Secret) ([][]byte, []string, error) {
 	return secrets, labels, nil
 }
 
-// placeholdersIn lists the {...} placeholders in a configured value, so an
-// error can name them without repeating any literal part of a secret.
-func placeholdersIn(value string) []string {
+// placeholdersIn names the {env.*} and {file.*} placeholders in a configured
+// secret, so an error can point at them without repeating any other part of
+// the value, which may be a literal secret that happens to contain braces.
+func placeholdersIn(value string) string {
 	var found []string
-	for {
-		start := strings.IndexByte(value, '{')
-		if start < 0 {
-			break
+	for _, prefix := range []string{"{env.", "{file."} {
+		rest := value
+		for {
+			start := strings.Index(rest, prefix)
+			if start < 0 {
+				break
+			}
+			end := strings.IndexByte(rest[start:], '}')
+			if end < 0 {
+				break
+			}
+			found = append(found, rest[start:start+end+1])
+			rest = rest[start+end+1:]
 		}
-		end := strings.IndexByte(value[start:], '}')
-		if end < 0 {
-			break
-		}
-		found = append(found, value[start:start+end+1])
-		value = value[start+end+1:]
 	}
 	if len(found) == 0 {
-		return []string{"its placeholders"}
+		return "that it is a literal or a known {env.*} or {file.*} placeholder"
 	}
-	return found
+	return strings.Join(found, ", ")
 }
 
 // Validate checks settings that Provision cannot default.
 func (h *Handler) Validate() error {
-	if h.Tolerance < 0 {
+	if h.Tolerance <= 0 {
 		return fmt.Errorf("tolerance must be positive, got %s", time.Duration(h.Tolerance))
 	}
-	if h.MaxBody < 0 {
-		return fmt.Errorf("max_body must be positive, got %d", h.MaxBody)
+	if h.MaxBody <= 0 || h.MaxBody > maxMaxBody {
+		return fmt.Errorf("max_body must be between 1 and %d bytes, got %d", maxMaxBody, h.MaxBody)
+	}
+	names := map[string]string{
+		"signature_header": h.SignatureHeader,
+		"timestamp_header": h.TimestampHeader,
+		"verified_header":  h.VerifiedHeader,
+	}
+	for setting, name := range names {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("%s %q is not a valid header name", setting, name)
+		}
+	}
+	for _, setting := range []string{"signature_header", "timestamp_header"} {
+		for _, reserved := range h.reserved {
+			if sameHeaderName(names[setting], reserved) {
+				return fmt.Errorf("%s %q clashes with a header this handler sets", setting, names[setting])
+			}
+		}
+	}
+	if sameHeaderName(h.SignatureHeader, headerMatchForm(h.TimestampHeader)) {
+		return fmt.Errorf("signature_header and timestamp_header are both %q", h.SignatureHeader)
 	}
 	return nil
 }
@@ -307,7 +339,7 @@ func (h *Handler) readBody(r *http.Request, digest *Digest) ([]byte, error) {
 		size = r.ContentLength
 	}
 	limit := h.MaxBody + 1
-	buf := make([]byte, 0, min(size+1, limit))
+	buf := make([]byte, 0, min(size+1, limit, maxPreallocation))
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
