@@ -1,6 +1,8 @@
 package groqwebhook
 
 import (
+	"time"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -67,8 +69,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return d.Errf("tolerance %q: %v", d.Val(), err)
 			}
-			if dur <= 0 {
-				return d.Errf("tolerance must be positive, got %q", d.Val())
+			if dur < time.Second {
+				return d.Errf("tolerance must be positive, at least 1s, got %q", d.Val())
 			}
 			h.Tolerance = caddy.Duration(dur)
 			if d.NextArg() {

@@ -587,7 +587,12 @@ func TestProvision(t *testing.T) {
 		{
 			name:    "negative tolerance from JSON",
 			handler: Handler{Secrets: []Secret{{Value: literal}}, Tolerance: caddy.Duration(-5 * time.Second)},
-			wantErr: []string{"tolerance must be positive", "-5s"},
+			wantErr: []string{"tolerance must be at least 1s", "-5s"},
+		},
+		{
+			name:    "sub-second tolerance from JSON",
+			handler: Handler{Secrets: []Secret{{Value: literal}}, Tolerance: caddy.Duration(500 * time.Millisecond)},
+			wantErr: []string{"tolerance must be at least 1s", "500ms"},
 		},
 		{
 			name:    "negative max_body from JSON",

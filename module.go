@@ -219,8 +219,8 @@ func placeholdersIn(value string) string {
 
 // Validate checks settings that Provision cannot default.
 func (h *Handler) Validate() error {
-	if h.Tolerance <= 0 {
-		return fmt.Errorf("tolerance must be positive, got %s", time.Duration(h.Tolerance))
+	if h.Tolerance < caddy.Duration(time.Second) {
+		return fmt.Errorf("tolerance must be at least 1s (timestamps are in whole seconds), got %s", time.Duration(h.Tolerance))
 	}
 	if h.MaxBody <= 0 || h.MaxBody > maxMaxBody {
 		return fmt.Errorf("max_body must be between 1 and %d bytes, got %d", maxMaxBody, h.MaxBody)

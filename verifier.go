@@ -78,6 +78,9 @@ func ParseTimestamp(value string) (int64, error) {
 // side. It returns the skew in seconds (positive when the timestamp is in the
 // past). A skew of exactly the tolerance passes.
 func CheckSkew(ts int64, now time.Time, tolerance time.Duration) (int64, error) {
+	if ts < 0 {
+		return 0, ErrMalformedTimestamp
+	}
 	skew := now.Unix() - ts
 	limit := int64(tolerance / time.Second)
 	switch {
@@ -91,8 +94,8 @@ func CheckSkew(ts int64, now time.Time, tolerance time.Duration) (int64, error) 
 
 // ParseSignatures reads a signature header value: 1 to 8 candidates separated
 // by commas and/or spaces, each 64 hex digits in any case, optionally
-// prefixed with "sha256=" or "v1=". It stops as soon as the value is known to
-// be malformed, so a huge header costs no more than its first few candidates.
+// prefixed with "sha256=" or "v1=". It stops at the first malformed field or
+// the ninth candidate, so its work is bounded by the header's length.
 func ParseSignatures(value string) ([]Signature, error) {
 	if value == "" {
 		return nil, ErrMissingSignature
