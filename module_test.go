@@ -481,3 +481,48 @@ func waitForCertificate(t *testing.T, client *http.Client, port int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestHandleErrorsShapesRejections checks that a site with handle_errors
+// gets each rejection as a handler error, with its status and reason code.
+func TestHandleErrorsShapesRejections(t *testing.T) {
+	up := newUpstream(t)
+	port := freePort(t)
+	startCaddy(t, `
+http://127.0.0.1:{{port}} {
+	bind 127.0.0.1
+	groq_webhook {{secret}}
+	reverse_proxy {{upstream}}
+	handle_errors {
+		respond "rejected: {http.groq_webhook.error} ({http.error.status_code})"
+	}
+}
+`, map[string]string{"port": strconv.Itoa(port), "secret": testSecret, "upstream": up.addr()})
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	body := []byte(`{"id":"evt_1"}`)
+
+	stale := signedRequest(t, url, testSecret, time.Now().Add(-time.Hour), body)
+	forged := signedRequest(t, url, "wrong-secret-0123456789abcdef", time.Now(), body)
+	get, _ := http.NewRequest(http.MethodGet, url, nil)
+	tests := []struct {
+		req    *http.Request
+		status int
+		body   string
+	}{
+		{stale, 401, "rejected: stale_timestamp (401)"},
+		{forged, 401, "rejected: invalid_signature (401)"},
+		{get, 405, "rejected: method_not_allowed (405)"},
+	}
+	for _, tt := range tests {
+		resp := do(t, tt.req)
+		if resp.Status != tt.status || resp.Body != tt.body {
+			t.Errorf("got %d %q, want %d %q", resp.Status, resp.Body, tt.status, tt.body)
+		}
+	}
+	if n := len(up.received()); n != 0 {
+		t.Fatalf("upstream received %d requests", n)
+	}
+	resp := do(t, signedRequest(t, url, testSecret, time.Now(), body))
+	if resp.Status != http.StatusOK || len(up.received()) != 1 {
+		t.Fatalf("valid event: got %d, upstream %d requests", resp.Status, len(up.received()))
+	}
+}
