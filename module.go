@@ -37,6 +37,10 @@ const (
 	EventIDHeader   = "X-Groq-Event-Id"
 	EventTypeHeader = "X-Groq-Event-Type"
 
+	// The modes of the handler.
+	ModeEnforce = "enforce"
+	ModeShadow  = "shadow"
+
 	minSecretBytes = 16
 
 	// maxMaxBody bounds max_body: the body is held in memory while it is
@@ -94,6 +98,15 @@ type Handler struct {
 	// to check. Default: X-Groq-Verified.
 	VerifiedHeader string `json:"verified_header,omitempty"`
 
+	// What happens to requests that fail verification: "enforce" answers
+	// them here; "shadow" forwards them with the verified header set to
+	// "false", and only logs and counts the failure, for a staged roll-out.
+	// Bodies over max_body get 413 in both modes. Default: enforce.
+	Mode string `json:"mode,omitempty"`
+
+	// De-duplication of verified events. Default: on, in memory.
+	Dedupe *Dedupe `json:"dedupe,omitempty"`
+
 	verifier *Verifier
 	labels   []string
 	reserved []string
@@ -150,13 +163,24 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		headerMatchForm(EventTypeHeader),
 	}
 
+	if h.Mode == "" {
+		h.Mode = ModeEnforce
+	}
+
 	secrets, labels, err := resolveSecrets(h.Secrets)
 	if err != nil {
 		return err
 	}
 	h.verifier = NewVerifier(secrets)
 	h.labels = labels
-	return nil
+
+	if h.Dedupe == nil {
+		h.Dedupe = new(Dedupe)
+	}
+	if err := h.Dedupe.provision(ctx); err != nil {
+		return err
+	}
+	return registerMetrics(ctx.GetMetricsRegistry())
 }
 
 // resolveSecrets replaces the placeholders in every secret and checks what
@@ -225,6 +249,12 @@ func (h *Handler) Validate() error {
 	if h.MaxBody <= 0 || h.MaxBody > maxMaxBody {
 		return fmt.Errorf("max_body must be between 1 and %d bytes, got %d", maxMaxBody, h.MaxBody)
 	}
+	if h.Mode != ModeEnforce && h.Mode != ModeShadow {
+		return fmt.Errorf("mode must be enforce or shadow, got %q", h.Mode)
+	}
+	if err := h.Dedupe.validate(); err != nil {
+		return err
+	}
 	names := map[string]string{
 		"signature_header": h.SignatureHeader,
 		"timestamp_header": h.TimestampHeader,
@@ -248,51 +278,94 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// ServeHTTP verifies the request and passes it on only if it is authentic.
+// ServeHTTP verifies the request and passes it on only if it is authentic
+// (in shadow mode: passes it on either way, marked).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.removeReserved(r.Header)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.groq_webhook.verified", false)
 
+	v, err := h.verify(r, repl)
+	if err != nil {
+		if h.Mode == ModeShadow && v.forwardable {
+			h.logRejection(r, repl, err, "webhook failed verification; forwarded in shadow mode")
+			r.Header.Set(h.VerifiedHeader, "false")
+			return next.ServeHTTP(w, r)
+		}
+		return h.reject(w, r, repl, err, v.bodyRead)
+	}
+
+	label := h.labels[v.secret]
+	secretMatchesTotal.WithLabelValues(label).Inc()
+	r.Header.Set(h.VerifiedHeader, "true")
+	if id := headerSafe(v.event.ID); id != "" {
+		r.Header.Set(EventIDHeader, id)
+		repl.Set("http.groq_webhook.event_id", id)
+	}
+	if typ := headerSafe(v.event.Type); typ != "" {
+		r.Header.Set(EventTypeHeader, typ)
+		repl.Set("http.groq_webhook.event_type", typ)
+	}
+	repl.Set("http.groq_webhook.verified", true)
+	repl.Set("http.groq_webhook.secret", label)
+	h.logger.Debug("webhook verified",
+		zap.String("event_id", headerSafe(v.event.ID)),
+		zap.String("event_type", headerSafe(v.event.Type)),
+		zap.String("secret", label),
+	)
+
+	if h.Dedupe.store == nil || h.Mode == ModeShadow {
+		requestsTotal.WithLabelValues("verified").Inc()
+		return next.ServeHTTP(w, r)
+	}
+	return h.deliverOnce(w, r, repl, h.Dedupe.key(v.event.ID, v.signature), next)
+}
+
+// verification is what verify learned about a request.
+type verification struct {
+	secret    int       // index of the secret that matched
+	signature Signature // the candidate that matched
+	event     event
+
+	// bodyRead is true once the body has been consumed (and, if it was
+	// read whole, put back for the next handler).
+	bodyRead bool
+	// forwardable is true when a failed request can still be passed on
+	// intact, as shadow mode does.
+	forwardable bool
+}
+
+// verify runs every check, cheapest first. On success, and whenever the body
+// was read whole, the next handler gets the very bytes that were read.
+func (h *Handler) verify(r *http.Request, repl *caddy.Replacer) (verification, error) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return h.reject(w, r, repl, errMethodNotAllowed, false)
+		return verification{forwardable: true}, errMethodNotAllowed
 	}
 	timestamp, candidates, err := h.checkHeaders(r.Header)
 	if err != nil {
-		return h.reject(w, r, repl, err, false)
+		return verification{forwardable: true}, err
 	}
 	repl.Set("http.groq_webhook.timestamp", timestamp)
 	if r.ContentLength > h.MaxBody {
-		return h.reject(w, r, repl, ErrBodyTooLarge, false)
+		return verification{}, ErrBodyTooLarge
 	}
 
 	digest := h.verifier.Begin(timestamp)
+	defer h.verifier.Release(digest)
 	body, err := h.readBody(r, digest)
 	if err != nil {
-		h.verifier.Release(digest)
-		return h.reject(w, r, repl, err, false)
+		return verification{}, err
 	}
-	secret, err := digest.Match(candidates)
-	h.verifier.Release(digest)
-	if err != nil {
-		return h.reject(w, r, repl, err, true)
-	}
-
 	replaceBody(r, body)
-	event := parseEvent(body)
-	r.Header.Set(h.VerifiedHeader, "true")
-	if event.ID != "" {
-		r.Header.Set(EventIDHeader, event.ID)
+	v := verification{bodyRead: true, forwardable: true}
+	var candidate int
+	v.secret, candidate, err = digest.Match(candidates)
+	if err != nil {
+		return v, err
 	}
-	if event.Type != "" {
-		r.Header.Set(EventTypeHeader, event.Type)
-	}
-	repl.Set("http.groq_webhook.verified", true)
-	repl.Set("http.groq_webhook.event_id", event.ID)
-	repl.Set("http.groq_webhook.event_type", event.Type)
-	repl.Set("http.groq_webhook.secret", h.labels[secret])
-	return next.ServeHTTP(w, r)
+	v.signature = candidates[candidate]
+	v.event = parseEvent(body)
+	return v, nil
 }
 
 // checkHeaders does the cheap checks that need no body: exactly one
@@ -309,7 +382,9 @@ func (h *Handler) checkHeaders(header http.Header) (string, []Signature, error) 
 	if err != nil {
 		return "", nil, err
 	}
-	if _, err := CheckSkew(ts, h.now(), time.Duration(h.Tolerance)); err != nil {
+	skew, err := CheckSkew(ts, h.now(), time.Duration(h.Tolerance))
+	timestampSkew.Observe(float64(skew))
+	if err != nil {
 		return "", nil, err
 	}
 	signatures := header[h.SignatureHeader]
@@ -379,15 +454,15 @@ func replaceBody(r *http.Request, body []byte) {
 	}
 }
 
-// event holds the fields of a webhook event that the handler passes on.
+// event holds the fields of a webhook event that the handler uses.
 type event struct {
 	ID   string
 	Type string
 }
 
 // parseEvent reads the id and type of a JSON object body. A body that is not
-// a JSON object, or fields that are not strings or cannot be sent as header
-// values, yield empty fields: the event is still forwarded.
+// a JSON object, or fields that are not strings, yield empty fields: the
+// event is still forwarded.
 func parseEvent(body []byte) event {
 	var fields struct {
 		ID   any `json:"id"`
@@ -396,12 +471,14 @@ func parseEvent(body []byte) event {
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return event{}
 	}
-	return event{ID: headerSafeString(fields.ID), Type: headerSafeString(fields.Type)}
+	id, _ := fields.ID.(string)
+	typ, _ := fields.Type.(string)
+	return event{ID: id, Type: typ}
 }
 
-func headerSafeString(v any) string {
-	s, ok := v.(string)
-	if !ok || !httpguts.ValidHeaderFieldValue(s) {
+// headerSafe returns s if it can be sent as a header value, else "".
+func headerSafe(s string) string {
+	if !httpguts.ValidHeaderFieldValue(s) {
 		return ""
 	}
 	return s
@@ -450,15 +527,10 @@ func sameHeaderName(name, folded string) bool {
 // site has handle_errors routes, the rejection is handed to them as a
 // handler error instead, so operators can shape the answer.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, bodyRead bool) error {
-	rej := rejectionFor(err)
-	repl.Set("http.groq_webhook.error", rej.reason)
-	h.logger.Warn("webhook rejected",
-		zap.String("reason", rej.reason),
-		zap.Error(err),
-		zap.String("remote_ip", remoteIP(r)),
-		zap.String("uri", r.RequestURI),
-		zap.String("request_id", repl.ReplaceAll("{http.request.uuid}", "")),
-	)
+	rej := h.logRejection(r, repl, err, "webhook rejected")
+	if rej.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
 	if !bodyRead {
 		// Nobody will read the body: close the connection after the answer,
 		// and stop the server from waiting to drain a body held back.
@@ -470,6 +542,23 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Rep
 	}
 	writeJSONError(w, rej.status, rej.message)
 	return nil
+}
+
+// logRejection records a failed request: the reason goes to the
+// {http.groq_webhook.error} placeholder, the metrics and one warn line,
+// which never holds the secret, a signature or the body.
+func (h *Handler) logRejection(r *http.Request, repl *caddy.Replacer, err error, msg string) rejection {
+	rej := rejectionFor(err)
+	repl.Set("http.groq_webhook.error", rej.reason)
+	requestsTotal.WithLabelValues(rej.reason).Inc()
+	h.logger.Warn(msg,
+		zap.String("reason", rej.reason),
+		zap.Error(err),
+		zap.String("remote_ip", remoteIP(r)),
+		zap.String("uri", r.RequestURI),
+		zap.String("request_id", repl.ReplaceAll("{http.request.uuid}", "")),
+	)
+	return rej
 }
 
 func hasErrorRoutes(r *http.Request) bool {

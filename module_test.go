@@ -25,6 +25,7 @@ http://127.0.0.1:{{port}} {
 		secret {{secret}} current
 		secret {env.GROQ_TEST_OLD_SECRET} old
 		max_body 1KiB
+		dedupe off
 	}
 	reverse_proxy {{upstream}}
 }

@@ -33,6 +33,10 @@ func rejectionFor(err error) rejection {
 		return rejection{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"}
 	case errors.Is(err, ErrBodyTooLarge):
 		return rejection{http.StatusRequestEntityTooLarge, "too_large", "payload too large"}
+	case errors.Is(err, errInProgress):
+		return rejection{http.StatusConflict, "in_progress", "event in progress"}
+	case errors.Is(err, errStoreUnavailable):
+		return rejection{http.StatusServiceUnavailable, "store_error", "dedupe store unavailable"}
 	case errors.Is(err, errUnreadableBody):
 		return rejection{http.StatusBadRequest, "malformed", "unreadable body"}
 	case errors.Is(err, ErrMissingTimestamp), errors.Is(err, ErrMissingSignature):

@@ -179,22 +179,23 @@ func (d *Digest) Write(p []byte) (int, error) {
 }
 
 // Match compares every candidate with every secret's HMAC in constant time
-// and returns the index of the first secret that matches. It compares all
-// pairs even after a match, so timing says nothing about which one matched.
-func (d *Digest) Match(candidates []Signature) (int, error) {
-	matched := -1
+// and returns the index of the first secret that matches and of the
+// candidate it matched. It compares all pairs even after a match, so timing
+// says nothing about which one matched.
+func (d *Digest) Match(candidates []Signature) (secret, candidate int, err error) {
+	secret, candidate = -1, -1
 	for i, mac := range d.macs {
 		d.sum = mac.Sum(d.sum[:0])
 		for j := range candidates {
-			if hmac.Equal(d.sum, candidates[j][:]) && matched < 0 {
-				matched = i
+			if hmac.Equal(d.sum, candidates[j][:]) && secret < 0 {
+				secret, candidate = i, j
 			}
 		}
 	}
-	if matched < 0 {
-		return -1, ErrInvalidSignature
+	if secret < 0 {
+		return -1, -1, ErrInvalidSignature
 	}
-	return matched, nil
+	return secret, candidate, nil
 }
 
 // Release returns the Digest to its Verifier for reuse.
@@ -222,5 +223,6 @@ func (v *Verifier) Verify(timestamp, signature string, body []byte, now time.Tim
 	d := v.Begin(timestamp)
 	defer v.Release(d)
 	d.Write(body)
-	return d.Match(candidates)
+	secret, _, err := d.Match(candidates)
+	return secret, err
 }

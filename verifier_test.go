@@ -669,7 +669,7 @@ func TestDigestStreamingMatchesSign(t *testing.T) {
 						t.Fatalf("Write = %d, %v, want %d, nil", n, err, end-start)
 					}
 				}
-				index, err := d.Match(candidates)
+				index, _, err := d.Match(candidates)
 				checkVerify(t, index, err, i, nil)
 			})
 		}
@@ -683,7 +683,7 @@ func TestDigestEmptyWrites(t *testing.T) {
 	d.Write(nil)
 	d.Write([]byte(knownAnswer.body))
 	d.Write([]byte{})
-	index, err := d.Match(mustParseSignatures(t, knownAnswer.signature))
+	index, _, err := d.Match(mustParseSignatures(t, knownAnswer.signature))
 	checkVerify(t, index, err, 0, nil)
 }
 

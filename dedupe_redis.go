@@ -1,0 +1,179 @@
+package groqwebhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+func init() {
+	caddy.RegisterModule(RedisStore{})
+}
+
+// Defaults of the redis store.
+const (
+	DefaultRedisTimeout  = time.Second
+	DefaultRedisPoolSize = 64
+)
+
+// RedisStore keeps de-duplication state in Redis, shared by every Caddy
+// instance that points at it. One address is a single server; several are a
+// Redis Cluster; with master_name they are Sentinels. Every operation
+// touches one key, and every key expires.
+type RedisStore struct {
+	// Redis addresses, host:port. Required.
+	Addresses []string `json:"addresses,omitempty"`
+
+	// The ACL user name, if any.
+	Username string `json:"username,omitempty"`
+
+	// The password, if any. May be an `{env.*}` or `{file.*}` placeholder,
+	// resolved once at provision time.
+	Password string `json:"password,omitempty"`
+
+	// The database number (not with Cluster).
+	DB int `json:"db,omitempty"`
+
+	// Connect with TLS.
+	TLS bool `json:"tls,omitempty"`
+
+	// The Sentinel master's name: set it to use Sentinel.
+	MasterName string `json:"master_name,omitempty"`
+
+	// The limit on each dial, read and write, and on each store call as a
+	// whole. Default: 1s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Connections kept per server: enough for the deliveries in flight.
+	// Default: 64.
+	PoolSize int `json:"pool_size,omitempty"`
+
+	client redis.UniversalClient
+}
+
+// CaddyModule returns the Caddy module information.
+func (RedisStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.groq_webhook.dedupe.redis",
+		New: func() caddy.Module { return new(RedisStore) },
+	}
+}
+
+// Provision builds the client. It does not connect: a Redis that is down
+// when Caddy starts gets 503s, not a failed start.
+func (s *RedisStore) Provision(caddy.Context) error {
+	if len(s.Addresses) == 0 {
+		return errors.New("dedupe redis needs at least one address")
+	}
+	if s.Timeout == 0 {
+		s.Timeout = caddy.Duration(DefaultRedisTimeout)
+	}
+	if s.PoolSize == 0 {
+		s.PoolSize = DefaultRedisPoolSize
+	}
+	password := s.Password
+	if password != "" {
+		var err error
+		password, err = caddy.NewReplacer().ReplaceOrErr(s.Password, true, true)
+		if err != nil || password == "" {
+			return fmt.Errorf("dedupe redis password is empty after placeholder replacement: check %s",
+				placeholdersIn(s.Password))
+		}
+	}
+	opts := &redis.UniversalOptions{
+		Addrs:        s.Addresses,
+		Username:     s.Username,
+		Password:     password,
+		DB:           s.DB,
+		MasterName:   s.MasterName,
+		DialTimeout:  time.Duration(s.Timeout),
+		ReadTimeout:  time.Duration(s.Timeout),
+		WriteTimeout: time.Duration(s.Timeout),
+		PoolSize:     s.PoolSize,
+		MaxRetries:   1,
+	}
+	if s.TLS {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	s.client = redis.NewUniversalClient(opts)
+	return nil
+}
+
+// Cleanup closes the client's connections.
+func (s *RedisStore) Cleanup() error {
+	if s.client == nil {
+		return nil
+	}
+	return s.client.Close()
+}
+
+// The values kept: a claim holds its token, a delivered event this word.
+const redisDelivered = "delivered"
+
+// claimScript sets the key if it is absent (SET NX PX), else reports what
+// holds it and for how long, in one atomic step on one key.
+var claimScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return {0, 0}
+end
+local held = redis.call('GET', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if held == ARGV[3] then
+	return {1, ttl}
+end
+return {2, ttl}
+`)
+
+// releaseScript deletes the key only while it still holds our token.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Claim implements Store.
+func (s *RedisStore) Claim(ctx context.Context, key, token string, lease time.Duration) (Claim, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
+	defer cancel()
+	res, err := claimScript.Run(ctx, s.client, []string{key}, token, lease.Milliseconds(), redisDelivered).Int64Slice()
+	if err != nil {
+		return Claim{}, err
+	}
+	if len(res) != 2 {
+		return Claim{}, fmt.Errorf("claim script answered %v", res)
+	}
+	switch res[0] {
+	case 0:
+		return Claim{State: Claimed}, nil
+	case 1:
+		return Claim{State: Delivered}, nil
+	}
+	return Claim{State: InProgress, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+}
+
+// Commit implements Store.
+func (s *RedisStore) Commit(ctx context.Context, key string, ttl time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
+	defer cancel()
+	return s.client.Set(ctx, key, redisDelivered, ttl).Err()
+}
+
+// Release implements Store.
+func (s *RedisStore) Release(ctx context.Context, key, token string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
+	defer cancel()
+	return releaseScript.Run(ctx, s.client, []string{key}, token).Err()
+}
+
+// Interface guards
+var (
+	_ Store              = (*RedisStore)(nil)
+	_ caddy.Provisioner  = (*RedisStore)(nil)
+	_ caddy.CleanerUpper = (*RedisStore)(nil)
+)
