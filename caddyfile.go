@@ -180,6 +180,8 @@ func parseDedupe(d *caddyfile.Dispenser) (*Dedupe, error) {
 		option := d.Val()
 		var err error
 		switch {
+		case dedupe.Disabled:
+			err = d.Errf("dedupe off takes no options, got %q", option)
 		case option == "ttl":
 			err = parseDuration(d, &dedupe.TTL)
 		case option == "lease":

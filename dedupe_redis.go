@@ -36,7 +36,7 @@ type RedisStore struct {
 	// resolved once at provision time.
 	Password string `json:"password,omitempty"`
 
-	// The database number (not with Cluster).
+	// The database number. Redis Cluster has only database 0.
 	DB int `json:"db,omitempty"`
 
 	// Connect with TLS.
@@ -75,6 +75,16 @@ func (s *RedisStore) Provision(caddy.Context) error {
 	}
 	if s.PoolSize == 0 {
 		s.PoolSize = DefaultRedisPoolSize
+	}
+	switch {
+	case s.Timeout < 0:
+		return fmt.Errorf("dedupe redis timeout must be positive, got %s", time.Duration(s.Timeout))
+	case s.PoolSize < 0:
+		return fmt.Errorf("dedupe redis pool_size must be positive, got %d", s.PoolSize)
+	case s.DB < 0:
+		return fmt.Errorf("dedupe redis db must not be negative, got %d", s.DB)
+	case s.DB != 0 && len(s.Addresses) > 1 && s.MasterName == "":
+		return fmt.Errorf("dedupe redis db %d cannot be used with several addresses (Redis Cluster has only db 0)", s.DB)
 	}
 	password := s.Password
 	if password != "" {

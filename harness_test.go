@@ -42,6 +42,7 @@ type upstream struct {
 	mu       sync.Mutex
 	requests []recordedRequest
 	status   int
+	delay    time.Duration
 }
 
 func newUpstream(t *testing.T) *upstream {
@@ -52,6 +53,10 @@ func newUpstream(t *testing.T) *upstream {
 		if err != nil {
 			t.Errorf("upstream: reading body: %v", err)
 		}
+		u.mu.Lock()
+		delay := u.delay
+		u.mu.Unlock()
+		time.Sleep(delay)
 		u.mu.Lock()
 		u.requests = append(u.requests, recordedRequest{
 			Method: r.Method, Header: r.Header.Clone(), Body: body,
@@ -79,6 +84,23 @@ func (u *upstream) setStatus(status int) {
 	u.mu.Lock()
 	u.status = status
 	u.mu.Unlock()
+}
+
+// setDelay makes the upstream wait before it answers, so that a delivery
+// stays in flight.
+func (u *upstream) setDelay(d time.Duration) {
+	u.mu.Lock()
+	u.delay = d
+	u.mu.Unlock()
+}
+
+// countByEventID tells how many requests the upstream got for each event id.
+func (u *upstream) countByEventID() map[string]int {
+	counts := make(map[string]int)
+	for _, r := range u.received() {
+		counts[r.Header.Get(EventIDHeader)]++
+	}
+	return counts
 }
 
 // freePort returns a loopback port that was free a moment ago.
