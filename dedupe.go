@@ -188,6 +188,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 	}
 
 	repl.Set("http.groq_webhook.duplicate", false)
+	requestsTotal.WithLabelValues("verified").Inc()
 	delivered := false
 	defer func() {
 		if delivered {

@@ -13,6 +13,15 @@ import (
 
 func init() {
 	caddy.RegisterModule(RedisStore{})
+	redis.SetLogger(redisLogger{})
+}
+
+// redisLogger sends go-redis's own messages (such as failed dials) to
+// Caddy's log instead of stderr.
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	caddy.Log().Named("http.handlers.groq_webhook.redis").Warn(fmt.Sprintf(format, v...))
 }
 
 // Defaults of the redis store.

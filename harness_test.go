@@ -120,9 +120,11 @@ type testCaddy struct {
 	logFile string
 }
 
-// startCaddy adapts the site blocks (with {{http_port}}, {{https_port}} and
-// {{dir}} filled in) under test-friendly global options, and loads them.
-// The config is stopped when the test ends.
+// startCaddy adapts the site blocks, with {{name}} replaced by vars[name],
+// under test-friendly global options, and loads them. Three vars shape the
+// global options: "admin" (an address; default off), "log_level" (default
+// DEBUG) and "global" (more options). The config is stopped when the test
+// ends.
 func startCaddy(t *testing.T, sites string, vars map[string]string) *testCaddy {
 	t.Helper()
 	if testing.Short() {
@@ -130,16 +132,40 @@ func startCaddy(t *testing.T, sites string, vars map[string]string) *testCaddy {
 	}
 	dir := t.TempDir()
 	tc := &testCaddy{dir: dir, logFile: filepath.Join(dir, "caddy.log")}
+	tc.load(t, sites, vars)
+	t.Cleanup(func() {
+		if os.Getenv("DUMP_CADDY_LOG") != "" {
+			b, _ := os.ReadFile(tc.logFile)
+			t.Logf("caddy log:\n%s", b)
+		}
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("stopping caddy: %v", err)
+		}
+	})
+	return tc
+}
+
+// load adapts and loads a config, replacing the running one: a reload.
+func (tc *testCaddy) load(t *testing.T, sites string, vars map[string]string) {
+	t.Helper()
+	admin, level := "off", "DEBUG"
+	if vars["admin"] != "" {
+		admin = vars["admin"]
+	}
+	if vars["log_level"] != "" {
+		level = vars["log_level"]
+	}
 	global := `{
-	admin off
-	storage file_system ` + filepath.Join(dir, "storage") + `
+	admin ` + admin + `
+	storage file_system ` + filepath.Join(tc.dir, "storage") + `
 	http_port ` + strconv.Itoa(freePort(t)) + `
 	https_port ` + strconv.Itoa(freePort(t)) + `
 	skip_install_trust
 	log {
 		output file ` + tc.logFile + `
-		level DEBUG
+		level ` + level + `
 	}
+	` + vars["global"] + `
 }
 `
 	text := global + sites
@@ -151,21 +177,13 @@ func startCaddy(t *testing.T, sites string, vars map[string]string) *testCaddy {
 		t.Fatalf("adapting Caddyfile: %v\n%s", err, text)
 	}
 	for _, w := range warnings {
-		t.Logf("adapt warning: %s", w)
+		if !strings.Contains(w.Message, "not formatted") {
+			t.Logf("adapt warning: %s", w)
+		}
 	}
 	if err := caddy.Load(cfg, true); err != nil {
 		t.Fatalf("loading config: %v", err)
 	}
-	t.Cleanup(func() {
-		if os.Getenv("DUMP_CADDY_LOG") != "" {
-			b, _ := os.ReadFile(tc.logFile)
-			t.Logf("caddy log:\n%s", b)
-		}
-		if err := caddy.Stop(); err != nil {
-			t.Errorf("stopping caddy: %v", err)
-		}
-	})
-	return tc
 }
 
 // logs returns what Caddy has logged so far.
