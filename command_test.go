@@ -2,12 +2,8 @@ package groqwebhook
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -536,32 +532,8 @@ func TestSendCommand(t *testing.T) {
 func TestSendCommandHTTPS(t *testing.T) {
 	t.Setenv(defaultSecretEnv, testSecret)
 	up := newUpstream(t)
-	port := freePort(t)
-	tc := startCaddy(t, `
-https://localhost:{{port}} {
-	bind 127.0.0.1
-	tls internal
-	groq_webhook {{secret}}
-	reverse_proxy {{upstream}}
-}
-`, map[string]string{"port": strconv.Itoa(port), "secret": testSecret, "upstream": up.addr()})
-
-	rootFile := filepath.Join(tc.dir, "storage", "pki", "authorities", "local", "root.crt")
-	rootPEM, err := os.ReadFile(rootFile)
-	if err != nil {
-		t.Fatalf("reading the internal CA: %v", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(rootPEM) {
-		t.Fatal("no certificate in root.crt")
-	}
-	waitForCertificate(t, &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", port))
-		},
-	}}, port)
-	url := fmt.Sprintf("https://localhost:%d/", port)
+	site := startHTTPSSite(t, up)
+	url, rootFile := site.url, site.rootFile
 
 	t.Run("ca cert", func(t *testing.T) {
 		r := runGroqWebhook(t, "", "send", "--url", url, "--id", "evt_tls_ca", "--ca-cert", rootFile).mustSucceed(t)

@@ -2,6 +2,10 @@ package groqwebhook
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -236,4 +240,58 @@ func doWith(t *testing.T, client *http.Client, req *http.Request) response {
 		t.Fatalf("reading response: %v", err)
 	}
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
+}
+
+// httpsSite is a site served by Caddy over HTTPS with its internal CA.
+type httpsSite struct {
+	url      string
+	rootFile string       // the internal CA's root certificate, PEM
+	client   *http.Client // trusts that root and dials the site on 127.0.0.1
+}
+
+// startHTTPSSite runs groq_webhook in front of up on https://localhost,
+// with `tls internal`, and waits until Caddy has issued its certificate,
+// which it does in the background after starting.
+func startHTTPSSite(t *testing.T, up *upstream) httpsSite {
+	t.Helper()
+	port := freePort(t)
+	tc := startCaddy(t, `
+https://localhost:{{port}} {
+	bind 127.0.0.1
+	tls internal
+	groq_webhook {{secret}}
+	reverse_proxy {{upstream}}
+}
+`, map[string]string{"port": strconv.Itoa(port), "secret": testSecret, "upstream": up.addr()})
+	site := httpsSite{
+		url:      fmt.Sprintf("https://localhost:%d/", port),
+		rootFile: filepath.Join(tc.dir, "storage", "pki", "authorities", "local", "root.crt"),
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		rootPEM, err := os.ReadFile(site.rootFile)
+		if err == nil {
+			roots := x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(rootPEM) {
+				t.Fatalf("no certificate in %s", site.rootFile)
+			}
+			tlsConfig := &tls.Config{RootCAs: roots, ServerName: "localhost"}
+			var conn *tls.Conn
+			if conn, err = tls.Dial("tcp", addr, tlsConfig); err == nil {
+				conn.Close()
+				site.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+					TLSClientConfig: tlsConfig,
+					DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+						return (&net.Dialer{}).DialContext(ctx, network, addr)
+					},
+				}}
+				return site
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no certificate for localhost after 15s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -3,15 +3,10 @@ package groqwebhook
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -426,34 +421,9 @@ http://127.0.0.1:{{port}} {
 // checks the certificate against that CA.
 func TestHTTPSSite(t *testing.T) {
 	up := newUpstream(t)
-	port := freePort(t)
-	tc := startCaddy(t, `
-https://localhost:{{port}} {
-	bind 127.0.0.1
-	tls internal
-	groq_webhook {{secret}}
-	reverse_proxy {{upstream}}
-}
-`, map[string]string{"port": strconv.Itoa(port), "secret": testSecret, "upstream": up.addr()})
-
-	rootPEM, err := os.ReadFile(filepath.Join(tc.dir, "storage", "pki", "authorities", "local", "root.crt"))
-	if err != nil {
-		t.Fatalf("reading the internal CA: %v", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(rootPEM) {
-		t.Fatal("no certificate in root.crt")
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", port))
-		},
-	}}
-	waitForCertificate(t, client, port)
+	site := startHTTPSSite(t, up)
 	body := []byte(`{"id":"evt_tls","type":"resource.created"}`)
-	url := fmt.Sprintf("https://localhost:%d/", port)
-	resp := doWith(t, client, signedRequest(t, url, testSecret, time.Now(), body))
+	resp := doWith(t, site.client, signedRequest(t, site.url, testSecret, time.Now(), body))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("got %d %s", resp.Status, resp.Body)
 	}
@@ -462,68 +432,4 @@ https://localhost:{{port}} {
 		t.Fatalf("upstream got %d requests", len(got))
 	}
 	wantBody(t, got[0], body)
-}
-
-// waitForCertificate retries a TLS handshake until Caddy has issued the
-// site's certificate, which it does in the background after starting.
-func waitForCertificate(t *testing.T, client *http.Client, port int) {
-	t.Helper()
-	tlsConfig := client.Transport.(*http.Transport).TLSClientConfig
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), tlsConfig)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no certificate after 15s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// TestHandleErrorsShapesRejections checks that a site with handle_errors
-// gets each rejection as a handler error, with its status and reason code.
-func TestHandleErrorsShapesRejections(t *testing.T) {
-	up := newUpstream(t)
-	port := freePort(t)
-	startCaddy(t, `
-http://127.0.0.1:{{port}} {
-	bind 127.0.0.1
-	groq_webhook {{secret}}
-	reverse_proxy {{upstream}}
-	handle_errors {
-		respond "rejected: {http.groq_webhook.error} ({http.error.status_code})"
-	}
-}
-`, map[string]string{"port": strconv.Itoa(port), "secret": testSecret, "upstream": up.addr()})
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	body := []byte(`{"id":"evt_1"}`)
-
-	stale := signedRequest(t, url, testSecret, time.Now().Add(-time.Hour), body)
-	forged := signedRequest(t, url, "wrong-secret-0123456789abcdef", time.Now(), body)
-	get, _ := http.NewRequest(http.MethodGet, url, nil)
-	tests := []struct {
-		req    *http.Request
-		status int
-		body   string
-	}{
-		{stale, 401, "rejected: stale_timestamp (401)"},
-		{forged, 401, "rejected: invalid_signature (401)"},
-		{get, 405, "rejected: method_not_allowed (405)"},
-	}
-	for _, tt := range tests {
-		resp := do(t, tt.req)
-		if resp.Status != tt.status || resp.Body != tt.body {
-			t.Errorf("got %d %q, want %d %q", resp.Status, resp.Body, tt.status, tt.body)
-		}
-	}
-	if n := len(up.received()); n != 0 {
-		t.Fatalf("upstream received %d requests", n)
-	}
-	resp := do(t, signedRequest(t, url, testSecret, time.Now(), body))
-	if resp.Status != http.StatusOK || len(up.received()) != 1 {
-		t.Fatalf("valid event: got %d, upstream %d requests", resp.Status, len(up.received()))
-	}
 }
