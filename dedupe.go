@@ -3,6 +3,7 @@ package groqwebhook
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -95,8 +96,10 @@ type Dedupe struct {
 	store Store
 }
 
-// provision fills in defaults and loads the store module.
-func (d *Dedupe) provision(ctx caddy.Context) error {
+// provision fills in defaults and loads the store module, unless
+// de-duplication is disabled or the handler is in shadow mode, where
+// nothing is held back.
+func (d *Dedupe) provision(ctx caddy.Context, shadow bool) error {
 	if d.TTL == 0 {
 		d.TTL = caddy.Duration(DefaultDedupeTTL)
 	}
@@ -109,7 +112,7 @@ func (d *Dedupe) provision(ctx caddy.Context) error {
 	if d.OnStoreError == "" {
 		d.OnStoreError = "reject"
 	}
-	if d.Disabled {
+	if d.Disabled || shadow {
 		return nil
 	}
 	if d.StoreRaw == nil {
@@ -138,13 +141,23 @@ func (d *Dedupe) validate() error {
 	return nil
 }
 
-// dedupeKey names a verified event in the store: its id when the body has
-// one, else the signature that matched, which is unique to these bytes.
+// maxKeyedIDLength bounds the event ids used in keys as they are; longer
+// ones are keyed by their SHA-256, so a key stays small.
+const maxKeyedIDLength = 200
+
+// key names a verified event in the store: its id when the body has one,
+// else a digest of the signature that matched, which is unique to these
+// bytes and, unlike the signature, says nothing a log should not hold.
 func (d *Dedupe) key(eventID string, matched Signature) string {
-	if eventID != "" {
-		return d.KeyPrefix + "event:" + eventID
+	switch {
+	case eventID == "":
+		digest := sha256.Sum256(matched[:])
+		return d.KeyPrefix + "sig:" + hex.EncodeToString(digest[:])
+	case len(eventID) > maxKeyedIDLength:
+		digest := sha256.Sum256([]byte(eventID))
+		return d.KeyPrefix + "event-sha256:" + hex.EncodeToString(digest[:])
 	}
-	return d.KeyPrefix + "sig:" + hex.EncodeToString(matched[:])
+	return d.KeyPrefix + "event:" + eventID
 }
 
 // errInProgress and errStoreUnavailable are the answers of the store that
@@ -158,7 +171,7 @@ var (
 // flight: claim, forward, then commit on a 2xx answer or release on any
 // other outcome (an error status, an upstream error, a panic, a client
 // gone), so that the sender's retry gets through.
-func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, key string, next caddyhttp.Handler) error {
+func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, key string, next caddyhttp.Handler) (err error) {
 	d := h.Dedupe
 	token := newToken()
 	claim, err := d.store.Claim(r.Context(), key, token, time.Duration(d.Lease))
@@ -189,29 +202,32 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 
 	repl.Set("http.groq_webhook.duplicate", false)
 	requestsTotal.WithLabelValues("verified").Inc()
-	delivered := false
+	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	finished := false
 	defer func() {
-		if delivered {
+		// Deferred, so that a panic in a later handler releases the claim.
+		// A 2xx status was sent by the upstream, even if the response
+		// broke off after it; a handler that wrote nothing and returned no
+		// error gets Caddy's empty 200.
+		status := rec.Status()
+		accepted := 200 <= status && status <= 299 || (finished && err == nil && status == 0)
+		ctx := context.WithoutCancel(r.Context())
+		if accepted {
+			if err := d.store.Commit(ctx, key, time.Duration(d.TTL)); err != nil {
+				// The claim stays until its lease ends: until then copies
+				// are held off, after it a retry may be forwarded again.
+				h.logger.Error("marking event delivered failed", zap.String("key", key), zap.Error(err))
+			}
 			return
 		}
-		if err := d.store.Release(context.WithoutCancel(r.Context()), key, token); err != nil {
+		if err := d.store.Release(ctx, key, token); err != nil {
 			h.logger.Error("releasing dedupe claim failed; retries wait for the lease to end",
 				zap.String("key", key), zap.Duration("lease", time.Duration(d.Lease)), zap.Error(err))
 		}
 	}()
-	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
 	err = next.ServeHTTP(rec, r)
-	status := rec.Status()
-	if err != nil || (status != 0 && (status < 200 || status > 299)) {
-		return err
-	}
-	delivered = true
-	if err := d.store.Commit(context.WithoutCancel(r.Context()), key, time.Duration(d.TTL)); err != nil {
-		// The claim stays until its lease ends: until then duplicates are
-		// held off, after it a retry may be forwarded again.
-		h.logger.Error("marking event delivered failed", zap.String("key", key), zap.Error(err))
-	}
-	return nil
+	finished = true
+	return err
 }
 
 // retryAfterSeconds rounds a wait up to whole seconds, at least one.

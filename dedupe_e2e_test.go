@@ -1,8 +1,11 @@
 package groqwebhook
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -361,5 +364,73 @@ http://127.0.0.1:{{b}} {
 			t.Fatalf("redis still has connections from the stopped Caddy:\n%s", list)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDedupeCommitsWhenUpstreamAcceptedThenBrokeOff: the upstream answers
+// 200 and then drops the connection mid-body. It accepted the event, so a
+// retry must be a duplicate, not a second delivery.
+func TestDedupeCommitsWhenUpstreamAcceptedThenBrokeOff(t *testing.T) {
+	var mu sync.Mutex
+	deliveries := 0
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		deliveries++
+		mu.Unlock()
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"recei`))
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer broken.Close()
+	port := freePort(t)
+	startCaddy(t, `
+http://127.0.0.1:{{port}} {
+	bind 127.0.0.1
+	groq_webhook {{secret}}
+	reverse_proxy {{upstream}}
+}
+`, map[string]string{"port": strconv.Itoa(port), "secret": testSecret, "upstream": broken.Listener.Addr().String()})
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+
+	if resp, err := testClient.Do(signedRequest(t, url, testSecret, time.Now(), eventBody("evt_broke_off"))); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body) // the body breaks off
+		resp.Body.Close()
+	}
+	got := do(t, signedRequest(t, url, testSecret, time.Now(), eventBody("evt_broke_off")))
+	if got.Body != duplicateBody {
+		t.Fatalf("retry: %d %s, want a duplicate", got.Status, got.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if deliveries != 1 {
+		t.Fatalf("upstream got the event %d times, want 1", deliveries)
+	}
+}
+
+func TestDedupeKeys(t *testing.T) {
+	d := &Dedupe{KeyPrefix: "p:"}
+	var sig Signature
+	sig[0] = 0xab
+	long := strings.Repeat("x", maxKeyedIDLength+1)
+	tests := []struct {
+		id, want string
+	}{
+		{"evt_1", "p:event:evt_1"},
+		{strings.Repeat("x", maxKeyedIDLength), "p:event:" + strings.Repeat("x", maxKeyedIDLength)},
+		{long, "p:event-sha256:" + fmt.Sprintf("%x", sha256.Sum256([]byte(long)))},
+		{"", "p:sig:" + fmt.Sprintf("%x", sha256.Sum256(sig[:]))},
+	}
+	for _, tt := range tests {
+		if got := d.key(tt.id, sig); got != tt.want {
+			t.Errorf("key(%.20q) = %q, want %q", tt.id, got, tt.want)
+		}
+	}
+	if strings.Contains(d.key("", sig), fmt.Sprintf("%x", sig[:])) {
+		t.Error("the key holds the signature")
 	}
 }

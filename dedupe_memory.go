@@ -110,7 +110,7 @@ func (s *MemoryStore) Claim(_ context.Context, key, token string, lease time.Dur
 		case found && now.Before(old.expires) && old.delivered:
 			claim = Claim{State: Delivered}
 			return old, otter.CancelOp
-		case found && now.Before(old.expires):
+		case found && now.Before(old.expires) && old.token != token:
 			claim = Claim{State: InProgress, RetryAfter: old.expires.Sub(now)}
 			return old, otter.CancelOp
 		}

@@ -135,13 +135,18 @@ func (s *RedisStore) Cleanup() error {
 const redisDelivered = "delivered"
 
 // claimScript sets the key if it is absent (SET NX PX), else reports what
-// holds it and for how long, in one atomic step on one key.
+// holds it and for how long, in one atomic step on one key. A key already
+// holding this token is ours: the client retried a claim whose reply was
+// lost.
 var claimScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 	return {0, 0}
 end
 local held = redis.call('GET', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
+if held == ARGV[1] then
+	return {0, 0}
+end
 if held == ARGV[3] then
 	return {1, ttl}
 end

@@ -37,6 +37,7 @@ type recordedRequest struct {
 	Body          []byte
 	ContentLength int64
 	TE            []string
+	Trailer       http.Header
 }
 
 // upstream is a real HTTP server that records every request it receives
@@ -64,7 +65,7 @@ func newUpstream(t *testing.T) *upstream {
 		u.mu.Lock()
 		u.requests = append(u.requests, recordedRequest{
 			Method: r.Method, Header: r.Header.Clone(), Body: body,
-			ContentLength: r.ContentLength, TE: r.TransferEncoding,
+			ContentLength: r.ContentLength, TE: r.TransferEncoding, Trailer: r.Trailer.Clone(),
 		})
 		status := u.status
 		u.mu.Unlock()

@@ -48,12 +48,22 @@ http://127.0.0.1:{{port}} {
 	body := []byte(`{"id":"evt_logged","type":"resource.updated","data":{"card":"4242-body-marker"}}`)
 	forged := signedRequest(t, url, "wrong-secret-0123456789abcdef", time.Now(), body)
 	good := signedRequest(t, url, testSecret, time.Now(), body)
-	signatures := []string{forged.Header.Get(DefaultSignatureHeader), good.Header.Get(DefaultSignatureHeader)}
+	// Without an id, the de-duplication key comes from the signature: a
+	// duplicate's log line must not give the signature away.
+	noID := []byte(`{"type":"resource.updated","data":{"card":"4242-body-marker"}}`)
+	noIDAt := time.Now()
+	signatures := []string{
+		forged.Header.Get(DefaultSignatureHeader), good.Header.Get(DefaultSignatureHeader),
+		Sign([]byte(testSecret), strconv.FormatInt(noIDAt.Unix(), 10), noID),
+	}
 	if resp := do(t, forged); resp.Status != 401 {
 		t.Fatalf("forged: %d", resp.Status)
 	}
 	if resp := do(t, good); resp.Status != 200 {
 		t.Fatalf("good: %d", resp.Status)
+	}
+	for range 2 {
+		do(t, signedRequest(t, url, testSecret, noIDAt, noID))
 	}
 
 	read := func(path string) string {
@@ -68,6 +78,7 @@ http://127.0.0.1:{{port}} {
 		`"msg":"webhook rejected"`, `"reason":"invalid_signature"`, `"remote_ip":"127.0.0.1"`,
 		`"uri":"/hook?x=1"`, `"request_id":"`,
 		`"msg":"webhook verified"`, `"event_id":"evt_logged"`, `"event_type":"resource.updated"`, `"secret":"current"`,
+		`"msg":"duplicate of a delivered event"`,
 	} {
 		if !strings.Contains(module, want) {
 			t.Errorf("module log lacks %s:\n%s", want, module)

@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -177,7 +178,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Dedupe == nil {
 		h.Dedupe = new(Dedupe)
 	}
-	if err := h.Dedupe.provision(ctx); err != nil {
+	if err := h.Dedupe.provision(ctx, h.Mode == ModeShadow); err != nil {
 		return err
 	}
 	return registerMetrics(ctx.GetMetricsRegistry())
@@ -282,43 +283,59 @@ func (h *Handler) Validate() error {
 // (in shadow mode: passes it on either way, marked).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.removeReserved(r.Header)
+	// Trailers are not signed, and a client could name the reserved
+	// headers in them: none are forwarded.
+	r.Trailer = nil
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.groq_webhook.verified", false)
 
 	v, err := h.verify(r, repl)
+	if err != nil && h.Mode == ModeShadow && v.forwardable {
+		return h.forwardUnverified(w, r, repl, err, v.bodyRead, next)
+	}
 	if err != nil {
-		if h.Mode == ModeShadow && v.forwardable {
-			h.logRejection(r, repl, err, "webhook failed verification; forwarded in shadow mode")
-			r.Header.Set(h.VerifiedHeader, "false")
-			return next.ServeHTTP(w, r)
-		}
 		return h.reject(w, r, repl, err, v.bodyRead)
 	}
 
+	id, typ := headerSafe(v.event.ID), headerSafe(v.event.Type)
 	label := h.labels[v.secret]
 	secretMatchesTotal.WithLabelValues(label).Inc()
 	r.Header.Set(h.VerifiedHeader, "true")
-	if id := headerSafe(v.event.ID); id != "" {
+	if id != "" {
 		r.Header.Set(EventIDHeader, id)
 		repl.Set("http.groq_webhook.event_id", id)
 	}
-	if typ := headerSafe(v.event.Type); typ != "" {
+	if typ != "" {
 		r.Header.Set(EventTypeHeader, typ)
 		repl.Set("http.groq_webhook.event_type", typ)
 	}
 	repl.Set("http.groq_webhook.verified", true)
 	repl.Set("http.groq_webhook.secret", label)
-	h.logger.Debug("webhook verified",
-		zap.String("event_id", headerSafe(v.event.ID)),
-		zap.String("event_type", headerSafe(v.event.Type)),
-		zap.String("secret", label),
-	)
+	if c := h.logger.Check(zapcore.DebugLevel, "webhook verified"); c != nil {
+		c.Write(zap.String("event_id", id), zap.String("event_type", typ), zap.String("secret", label))
+	}
 
-	if h.Dedupe.store == nil || h.Mode == ModeShadow {
+	if h.Dedupe.store == nil {
 		requestsTotal.WithLabelValues("verified").Inc()
 		return next.ServeHTTP(w, r)
 	}
 	return h.deliverOnce(w, r, repl, h.Dedupe.key(v.event.ID, v.signature), next)
+}
+
+// forwardUnverified is shadow mode's answer to a failed request: it is
+// logged and counted as a rejection would be, then forwarded marked as not
+// verified. Its body is still bounded by max_body.
+func (h *Handler) forwardUnverified(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, bodyRead bool, next caddyhttp.Handler) error {
+	if !bodyRead && r.Body != nil && r.Body != http.NoBody {
+		body, readErr := h.readBody(r, io.Discard)
+		if readErr != nil {
+			return h.reject(w, r, repl, readErr, false)
+		}
+		replaceBody(r, body)
+	}
+	h.logRejection(r, repl, err, "webhook failed verification; forwarded in shadow mode")
+	r.Header.Set(h.VerifiedHeader, "false")
+	return next.ServeHTTP(w, r)
 }
 
 // verification is what verify learned about a request.
@@ -346,9 +363,6 @@ func (h *Handler) verify(r *http.Request, repl *caddy.Replacer) (verification, e
 		return verification{forwardable: true}, err
 	}
 	repl.Set("http.groq_webhook.timestamp", timestamp)
-	if r.ContentLength > h.MaxBody {
-		return verification{}, ErrBodyTooLarge
-	}
 
 	digest := h.verifier.Begin(timestamp)
 	defer h.verifier.Release(digest)
@@ -402,10 +416,14 @@ func (h *Handler) checkHeaders(header http.Header) (string, []Signature, error) 
 }
 
 // readBody reads at most MaxBody+1 bytes into one buffer sized from the
-// Content-Length, hashing them in the same pass. The buffer is not pooled:
+// Content-Length, hashing them in the same pass. A declared length over
+// MaxBody is refused before anything is read. The buffer is not pooled:
 // it becomes the forwarded body, which an upstream transport may still be
 // reading after the next handler has returned.
-func (h *Handler) readBody(r *http.Request, digest *Digest) ([]byte, error) {
+func (h *Handler) readBody(r *http.Request, digest io.Writer) ([]byte, error) {
+	if r.ContentLength > h.MaxBody {
+		return nil, ErrBodyTooLarge
+	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
@@ -460,20 +478,19 @@ type event struct {
 	Type string
 }
 
-// parseEvent reads the id and type of a JSON object body. A body that is not
-// a JSON object, or fields that are not strings, yield empty fields: the
-// event is still forwarded.
+// parseEvent reads the id and type of a JSON object body, matching the
+// keys exactly, as backends do (encoding/json alone would also take "ID").
+// A body that is not a JSON object, or fields that are not strings, yield
+// empty fields: the event is still forwarded.
 func parseEvent(body []byte) event {
-	var fields struct {
-		ID   any `json:"id"`
-		Type any `json:"type"`
-	}
+	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return event{}
 	}
-	id, _ := fields.ID.(string)
-	typ, _ := fields.Type.(string)
-	return event{ID: id, Type: typ}
+	var e event
+	_ = json.Unmarshal(fields["id"], &e.ID)
+	_ = json.Unmarshal(fields["type"], &e.Type)
+	return e
 }
 
 // headerSafe returns s if it can be sent as a header value, else "".
@@ -485,7 +502,8 @@ func headerSafe(s string) string {
 }
 
 // removeReserved deletes every header a client must not set, matching names
-// in any case and with '_' read as '-', since some backends read them alike.
+// in any case and with any other punctuation read as '-': backends behind
+// CGI and some frameworks read X-Groq_Verified or X-Groq.Verified alike.
 func (h *Handler) removeReserved(header http.Header) {
 	for name := range header {
 		for _, reserved := range h.reserved {
@@ -497,9 +515,14 @@ func (h *Handler) removeReserved(header http.Header) {
 	}
 }
 
-// headerMatchForm folds a header name to lower case with '_' read as '-'.
+// headerMatchForm folds a header name to lower case, with every byte that
+// is not a letter or a digit read as '-'.
 func headerMatchForm(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	folded := []byte(name)
+	for i, c := range folded {
+		folded[i] = foldHeaderByte(c)
+	}
+	return string(folded)
 }
 
 // sameHeaderName reports whether name, folded as by headerMatchForm, equals
@@ -509,18 +532,21 @@ func sameHeaderName(name, folded string) bool {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		if c != folded[i] {
+		if foldHeaderByte(name[i]) != folded[i] {
 			return false
 		}
 	}
 	return true
+}
+
+func foldHeaderByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		return c
+	}
+	return '-'
 }
 
 // reject answers a request that is not forwarded and logs why. When the
@@ -532,9 +558,12 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Rep
 		w.Header().Set("Allow", http.MethodPost)
 	}
 	if !bodyRead {
-		// Nobody will read the body: close the connection after the answer,
-		// and stop the server from waiting to drain a body held back.
-		w.Header().Set("Connection", "close")
+		// Nobody will read the body: stop the server from waiting to drain
+		// a body held back, and over HTTP/1 close the connection after the
+		// answer (over HTTP/2 that would end every stream on it).
+		if r.ProtoMajor == 1 {
+			w.Header().Set("Connection", "close")
+		}
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 	if hasErrorRoutes(r) {
@@ -561,9 +590,21 @@ func (h *Handler) logRejection(r *http.Request, repl *caddy.Replacer, err error,
 	return rej
 }
 
+// hasErrorRoutes reports whether handle_errors routes would take this
+// request. Error routes belong to the server, which may hold other sites
+// too, so a route counts only if its matchers (the site's host, usually)
+// match the request.
 func hasErrorRoutes(r *http.Request) bool {
 	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-	return ok && srv.Errors != nil && len(srv.Errors.Routes) > 0
+	if !ok || srv.Errors == nil {
+		return false
+	}
+	for _, route := range srv.Errors.Routes {
+		if route.MatcherSets.AnyMatch(r) {
+			return true
+		}
+	}
+	return false
 }
 
 func remoteIP(r *http.Request) string {

@@ -88,6 +88,7 @@ func TestHandlerEndToEnd(t *testing.T) {
 				r.Header["X-Groq-Verified"] = []string{"false", "true"}
 				r.Header["x-groq-verified"] = []string{"spoof"}
 				r.Header["X-Groq_Verified"] = []string{"spoof"}
+				r.Header["X-Groq.Verified"] = []string{"spoof"}
 				r.Header["X-Groq-Event-Id"] = []string{"evt_spoofed"}
 				r.Header["x-groq_event_type"] = []string{"resource.deleted"}
 			}),
@@ -103,6 +104,35 @@ func TestHandlerEndToEnd(t *testing.T) {
 							t.Errorf("spoofed header %s reached the upstream", name)
 						}
 					}
+				}
+			},
+		},
+		{
+			name: "trailers, which are not signed, are not forwarded",
+			request: sign(testSecret, now, event, func(r *http.Request) {
+				r.Body = io.NopCloser(bytes.NewReader(event))
+				r.ContentLength = -1
+				r.Trailer = http.Header{
+					"X-Groq-Verified": {"true"}, "X-Groq-Event-Id": {"evt_spoofed"}, "X-Other": {"x"},
+				}
+			}),
+			status: http.StatusOK, body: `{"upstream":true}`,
+			forwarded: func(t *testing.T, got recordedRequest) {
+				if len(got.Trailer) != 0 {
+					t.Errorf("upstream got trailers %v", got.Trailer)
+				}
+				wantHeader(t, got.Header, "X-Groq-Event-Id", "evt_1")
+				wantBody(t, got, event)
+			},
+		},
+		{
+			name:    "event keys are matched exactly, as backends read them",
+			request: sign(testSecret, now, []byte(`{"ID":"evt_upper","id":"evt_lower","Id":"evt_mixed","TYPE":"x"}`), nil),
+			status:  http.StatusOK, body: `{"upstream":true}`,
+			forwarded: func(t *testing.T, got recordedRequest) {
+				wantHeader(t, got.Header, "X-Groq-Event-Id", "evt_lower")
+				if v, ok := got.Header["X-Groq-Event-Type"]; ok {
+					t.Errorf("event type %q taken from TYPE", v)
 				}
 			},
 		},
@@ -432,4 +462,61 @@ func TestHTTPSSite(t *testing.T) {
 		t.Fatalf("upstream got %d requests", len(got))
 	}
 	wantBody(t, got[0], body)
+}
+
+// TestHandleErrorsShapesRejections checks that a site with handle_errors
+// gets each rejection as a handler error, with its status and reason code.
+func TestHandleErrorsShapesRejections(t *testing.T) {
+	up := newUpstream(t)
+	port := freePort(t)
+	startCaddy(t, `
+http://127.0.0.1:{{port}} {
+	bind 127.0.0.1
+	groq_webhook {{secret}}
+	reverse_proxy {{upstream}}
+	handle_errors {
+		respond "rejected: {http.groq_webhook.error} ({http.error.status_code})"
+	}
+}
+http://localhost:{{port}} {
+	bind 127.0.0.1
+	groq_webhook {{secret}}
+	reverse_proxy {{upstream}}
+}
+`, map[string]string{"port": strconv.Itoa(port), "secret": testSecret, "upstream": up.addr()})
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	body := []byte(`{"id":"evt_1"}`)
+
+	stale := signedRequest(t, url, testSecret, time.Now().Add(-time.Hour), body)
+	forged := signedRequest(t, url, "wrong-secret-0123456789abcdef", time.Now(), body)
+	get, _ := http.NewRequest(http.MethodGet, url, nil)
+	tests := []struct {
+		req    *http.Request
+		status int
+		body   string
+	}{
+		{stale, 401, "rejected: stale_timestamp (401)"},
+		{forged, 401, "rejected: invalid_signature (401)"},
+		{get, 405, "rejected: method_not_allowed (405)"},
+	}
+	for _, tt := range tests {
+		resp := do(t, tt.req)
+		if resp.Status != tt.status || resp.Body != tt.body {
+			t.Errorf("got %d %q, want %d %q", resp.Status, resp.Body, tt.status, tt.body)
+		}
+	}
+	// Another site on the same server has no error routes: its rejections
+	// keep the JSON answers.
+	other := signedRequest(t, url, "wrong-secret-0123456789abcdef", time.Now(), body)
+	other.Host = "localhost"
+	if resp := do(t, other); resp.Status != 401 || resp.Body != `{"error":"invalid signature"}` {
+		t.Errorf("site without handle_errors: got %d %q", resp.Status, resp.Body)
+	}
+	if n := len(up.received()); n != 0 {
+		t.Fatalf("upstream received %d requests", n)
+	}
+	resp := do(t, signedRequest(t, url, testSecret, time.Now(), body))
+	if resp.Status != http.StatusOK || len(up.received()) != 1 {
+		t.Fatalf("valid event: got %d, upstream %d requests", resp.Status, len(up.received()))
+	}
 }

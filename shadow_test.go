@@ -3,6 +3,7 @@ package groqwebhook
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,16 +78,30 @@ http://127.0.0.1:{{port}} {
 		})
 	}
 
-	t.Run("oversize still gets 413", func(t *testing.T) {
-		before := len(up.received())
-		resp := do(t, signedRequest(t, url, testSecret, now, bytes.Repeat([]byte("a"), 2048)))
-		if resp.Status != http.StatusRequestEntityTooLarge {
-			t.Fatalf("got %d %s, want 413", resp.Status, resp.Body)
+	large := bytes.Repeat([]byte("a"), 2048)
+	unsigned := func(chunked bool) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(large))
+		if chunked {
+			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(large)), -1
 		}
-		if n := len(up.received()) - before; n != 0 {
-			t.Fatalf("upstream got %d requests", n)
-		}
-	})
+		return req
+	}
+	for name, req := range map[string]*http.Request{
+		"oversize signed":            signedRequest(t, url, testSecret, now, large),
+		"oversize unsigned":          unsigned(false),
+		"oversize unsigned, chunked": unsigned(true),
+	} {
+		t.Run(name+" still gets 413", func(t *testing.T) {
+			before := len(up.received())
+			resp := do(t, req)
+			if resp.Status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("got %d %s, want 413", resp.Status, resp.Body)
+			}
+			if n := len(up.received()) - before; n != 0 {
+				t.Fatalf("upstream got %d requests", n)
+			}
+		})
+	}
 
 	if !strings.Contains(tc.logs(t), "forwarded in shadow mode") {
 		t.Error("shadow-mode failures are not logged as forwarded")
