@@ -178,46 +178,52 @@ func testStoreContract(t *testing.T, newStore func(t *testing.T) Store) {
 		wantClaim(t, s, key, "b", storeTestLease, Delivered)
 	})
 
+	// The timed subtests leave a wide margin on each side, for a loaded
+	// machine, and run in parallel so the sleeps overlap.
 	t.Run("DeliveredExpires", func(t *testing.T) {
+		t.Parallel()
 		s := newStore(t)
 		key := storeKey(t, "k")
 		wantClaim(t, s, key, "a", storeTestLease, Claimed)
-		mustCommit(t, s, key, 150*time.Millisecond)
+		mustCommit(t, s, key, time.Second)
 		wantClaim(t, s, key, "b", storeTestLease, Delivered)
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond)
 		wantClaim(t, s, key, "c", storeTestLease, Claimed)
 	})
 
 	t.Run("LeaseExpires", func(t *testing.T) {
+		t.Parallel()
 		s := newStore(t)
 		key := storeKey(t, "k")
-		wantClaim(t, s, key, "a", 150*time.Millisecond, Claimed)
+		wantClaim(t, s, key, "a", time.Second, Claimed)
 		c := wantClaim(t, s, key, "b", storeTestLease, InProgress)
-		if c.RetryAfter <= 0 || c.RetryAfter > 150*time.Millisecond {
-			t.Errorf("RetryAfter = %v, want in (0, 150ms]", c.RetryAfter)
+		if c.RetryAfter <= 0 || c.RetryAfter > time.Second {
+			t.Errorf("RetryAfter = %v, want in (0, 1s]", c.RetryAfter)
 		}
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond)
 		wantClaim(t, s, key, "c", storeTestLease, Claimed)
 	})
 
 	t.Run("NotExpiredEarly", func(t *testing.T) {
+		t.Parallel()
 		s := newStore(t)
 		claimed, delivered := storeKey(t, "claimed"), storeKey(t, "delivered")
-		wantClaim(t, s, claimed, "a", time.Second, Claimed)
-		mustCommit(t, s, delivered, time.Second)
-		time.Sleep(700 * time.Millisecond)
+		wantClaim(t, s, claimed, "a", 4*time.Second, Claimed)
+		mustCommit(t, s, delivered, 4*time.Second)
+		time.Sleep(1500 * time.Millisecond)
 		c := wantClaim(t, s, claimed, "b", storeTestLease, InProgress)
-		if c.RetryAfter <= 0 || c.RetryAfter > 300*time.Millisecond {
-			t.Errorf("RetryAfter = %v 700ms into a 1s lease, want in (0, 300ms]", c.RetryAfter)
+		if c.RetryAfter <= 0 || c.RetryAfter > 2500*time.Millisecond {
+			t.Errorf("RetryAfter = %v 1.5s into a 4s lease, want in (0, 2.5s]", c.RetryAfter)
 		}
 		wantClaim(t, s, delivered, "b", storeTestLease, Delivered)
 	})
 
 	t.Run("StaleReleaseKeepsNewClaim", func(t *testing.T) {
+		t.Parallel()
 		s := newStore(t)
 		key := storeKey(t, "k")
-		wantClaim(t, s, key, "a", 150*time.Millisecond, Claimed)
-		time.Sleep(400 * time.Millisecond)
+		wantClaim(t, s, key, "a", time.Second, Claimed)
+		time.Sleep(1500 * time.Millisecond)
 		wantClaim(t, s, key, "b", storeTestLease, Claimed)
 		mustRelease(t, s, key, "a") // a's delivery ends late, after its lease
 		wantClaim(t, s, key, "c", storeTestLease, InProgress)

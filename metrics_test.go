@@ -100,7 +100,7 @@ func TestMetricsScrape(t *testing.T) {
 	send(get)
 	send(signedRequest(t, fmt.Sprintf("http://127.0.0.1:%d/", storeless), testSecret, now, eventBody("evt_m8")))
 	// Two copies in flight at once: one waits behind the other.
-	up.setDelay(300 * time.Millisecond)
+	up.setDelay(time.Second)
 	var wg sync.WaitGroup
 	for range 2 {
 		req := signedRequest(t, url, testSecret, now, eventBody("evt_m9"))
