@@ -372,24 +372,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			d := caddyfile.NewTestDispenser(tc.input)
 			h := new(Handler)
 			err := h.UnmarshalCaddyfile(d)
-			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("expected an error containing %q, got none; handler: %+v", tc.wantErr, cfSettingsOf(h))
-				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not contain %q", err, want)
-					}
-				}
-				for _, leak := range tc.notErr {
-					if strings.Contains(err.Error(), leak) {
-						t.Errorf("error %q contains %q", err, leak)
-					}
-				}
+			if checkError(t, err, tc.wantErr, tc.notErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
 			}
 			if got := cfSettingsOf(h); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
@@ -644,19 +628,8 @@ func TestProvision(t *testing.T) {
 					}
 				}
 			}
-			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("expected an error containing %q, got none", tc.wantErr)
-				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not contain %q", err, want)
-					}
-				}
+			if checkError(t, err, tc.wantErr, nil) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
 			}
 
 			// The configured values are kept as written, placeholders and all.
@@ -899,4 +872,32 @@ func TestAdaptJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkError compares err with a test case's expectations: when wantErr is
+// set, err must hold each of its substrings and none of notErr; otherwise
+// err must be nil. It reports whether an error was expected, so the caller
+// stops there.
+func checkError(t *testing.T, err error, wantErr, notErr []string) bool {
+	t.Helper()
+	if len(wantErr) == 0 {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return false
+	}
+	if err == nil {
+		t.Fatalf("expected an error containing %q, got none", wantErr)
+	}
+	for _, want := range wantErr {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	for _, leak := range notErr {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("error %q contains %q", err, leak)
+		}
+	}
+	return true
 }

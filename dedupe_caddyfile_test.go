@@ -627,24 +627,8 @@ func TestUnmarshalDedupeAndMode(t *testing.T) {
 			d := caddyfile.NewTestDispenser(tc.input)
 			h := new(Handler)
 			err := h.UnmarshalCaddyfile(d)
-			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("expected an error containing %q, got none; settings: %v", tc.wantErr, dcfSettingsOf(h))
-				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not contain %q", err, want)
-					}
-				}
-				for _, leak := range tc.notErr {
-					if strings.Contains(err.Error(), leak) {
-						t.Errorf("error %q contains %q", err, leak)
-					}
-				}
+			if checkError(t, err, tc.wantErr, tc.notErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
 			}
 			if got := dcfSettingsOf(h); !dcfSameSettings(t, got, tc.want) {
 				t.Errorf("got  %v\nwant %v", got, tc.want)
@@ -965,24 +949,8 @@ func TestProvisionDedupe(t *testing.T) {
 					t.Errorf("error %q reveals the redis password", err)
 				}
 			}
-			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("expected an error containing %q, got none", tc.wantErr)
-				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error %q does not contain %q", err, want)
-					}
-				}
-				for _, leak := range tc.notErr {
-					if strings.Contains(err.Error(), leak) {
-						t.Errorf("error %q contains %q", err, leak)
-					}
-				}
+			if checkError(t, err, tc.wantErr, tc.notErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
 			}
 			if tc.check != nil {
 				tc.check(t, &h)
