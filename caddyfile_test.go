@@ -695,10 +695,6 @@ func cfFindHandlers(v any, name string) []map[string]any {
 }
 
 func TestAdaptJSON(t *testing.T) {
-	adapter := caddyconfig.GetAdapter("caddyfile")
-	if adapter == nil {
-		t.Fatal("caddyfile adapter not registered")
-	}
 
 	tests := []struct {
 		name      string
@@ -778,25 +774,7 @@ func TestAdaptJSON(t *testing.T) {
 
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// Set while adapting, to prove placeholders are not expanded then.
-			t.Setenv("S", "adapt-time-value-must-not-appear")
-
-			out, warnings, err := adapter.Adapt([]byte(tc.caddyfile), nil)
-			if err != nil {
-				t.Fatalf("adapt: %v", err)
-			}
-			for _, w := range warnings {
-				t.Logf("warning: %s", w.String())
-			}
-			js := string(out)
-			if strings.Contains(js, "adapt-time-value-must-not-appear") {
-				t.Errorf("placeholder expanded at adapt time: %s", js)
-			}
-			for _, want := range tc.contains {
-				if !strings.Contains(js, want) {
-					t.Errorf("JSON does not contain %s:\n%s", want, js)
-				}
-			}
+			js := adaptContaining(t, tc.caddyfile, tc.contains)
 
 			marker := `"handler":"groq_webhook"`
 			pos := strings.Index(js, marker)
@@ -825,7 +803,7 @@ func TestAdaptJSON(t *testing.T) {
 
 			// The handler's JSON loads back into a Handler with the same values.
 			var cfg any
-			if err := json.Unmarshal(out, &cfg); err != nil {
+			if err := json.Unmarshal([]byte(js), &cfg); err != nil {
 				t.Fatalf("adapted JSON does not parse: %v", err)
 			}
 			objs := cfFindHandlers(cfg, "groq_webhook")
@@ -900,4 +878,30 @@ func checkError(t *testing.T, err error, wantErr, notErr []string) bool {
 		}
 	}
 	return true
+}
+
+// adaptContaining adapts a Caddyfile and checks that the JSON holds each of
+// contains. The placeholders {env.S} and {env.REDIS_PW} are set meanwhile, to
+// prove that they are not expanded at adapt time.
+func adaptContaining(t *testing.T, caddyfile string, contains []string) string {
+	t.Helper()
+	t.Setenv("S", "adapt-time-value-must-not-appear")
+	t.Setenv("REDIS_PW", "adapt-time-password-must-not-appear")
+	out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	for _, w := range warnings {
+		t.Logf("warning: %s", w.String())
+	}
+	js := string(out)
+	if strings.Contains(js, "must-not-appear") {
+		t.Errorf("placeholder expanded at adapt time: %s", js)
+	}
+	for _, want := range contains {
+		if !strings.Contains(js, want) {
+			t.Errorf("JSON does not contain %s:\n%s", want, js)
+		}
+	}
+	return js
 }
