@@ -3,15 +3,9 @@
 package groqwebhook
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -59,9 +53,9 @@ const (
 // the very bytes that were signed as its body; any other request is answered
 // here (401, 405 or 413 with a JSON error) and goes no further.
 //
-// Headers that only this handler may set (the verified header, in any case
-// or underscore spelling, and the event id and type headers) are removed from
-// every incoming request, so a client can never spoof them.
+// Headers that only this handler may set (the verified header, and the
+// event id and type headers, in any case and with any punctuation for '-')
+// are removed from every incoming request, so a client can never spoof them.
 //
 // After it runs, these placeholders are set:
 //
@@ -113,16 +107,6 @@ type Handler struct {
 	reserved []string
 	logger   *zap.Logger
 	now      func() time.Time
-}
-
-// Secret is one shared secret and the name it goes by in logs and the
-// {http.groq_webhook.secret} placeholder.
-type Secret struct {
-	// The secret itself, or a `{env.NAME}` / `{file.PATH}` placeholder.
-	Value string `json:"value"`
-
-	// A name for this secret, such as "2026-q4". Default: its 0-based index.
-	Label string `json:"label,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -182,64 +166,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	return registerMetrics(ctx.GetMetricsRegistry())
-}
-
-// resolveSecrets replaces the placeholders in every secret and checks what
-// they resolve to. Errors name the secret and the placeholder, never a value.
-func resolveSecrets(configured []Secret) ([][]byte, []string, error) {
-	if len(configured) == 0 {
-		return nil, nil, errors.New("no secret configured: add at least one 'secret'")
-	}
-	repl := caddy.NewReplacer()
-	secrets := make([][]byte, len(configured))
-	labels := make([]string, len(configured))
-	for i, s := range configured {
-		labels[i] = s.Label
-		if labels[i] == "" {
-			labels[i] = strconv.Itoa(i)
-		}
-		name := fmt.Sprintf("secret %q", labels[i])
-		if s.Value == "" {
-			return nil, nil, fmt.Errorf("%s is empty", name)
-		}
-		value, err := repl.ReplaceOrErr(s.Value, true, true)
-		if err != nil || value == "" {
-			return nil, nil, fmt.Errorf("%s is empty after placeholder replacement: check %s",
-				name, placeholdersIn(s.Value))
-		}
-		if len(value) < minSecretBytes {
-			return nil, nil, fmt.Errorf("%s is %d bytes long; use at least %d random bytes",
-				name, len(value), minSecretBytes)
-		}
-		secrets[i] = []byte(value)
-	}
-	return secrets, labels, nil
-}
-
-// placeholdersIn names the {env.*} and {file.*} placeholders in a configured
-// secret, so an error can point at them without repeating any other part of
-// the value, which may be a literal secret that happens to contain braces.
-func placeholdersIn(value string) string {
-	var found []string
-	for _, prefix := range []string{"{env.", "{file."} {
-		rest := value
-		for {
-			start := strings.Index(rest, prefix)
-			if start < 0 {
-				break
-			}
-			end := strings.IndexByte(rest[start:], '}')
-			if end < 0 {
-				break
-			}
-			found = append(found, rest[start:start+end+1])
-			rest = rest[start+end+1:]
-		}
-	}
-	if len(found) == 0 {
-		return "that it is a literal or a known {env.*} or {file.*} placeholder"
-	}
-	return strings.Join(found, ", ")
 }
 
 // Validate checks settings that Provision cannot default.
@@ -413,209 +339,6 @@ func (h *Handler) checkHeaders(header http.Header) (string, []Signature, error) 
 		return "", nil, err
 	}
 	return timestamps[0], candidates, nil
-}
-
-// readBody reads at most MaxBody+1 bytes into one buffer sized from the
-// Content-Length, hashing them in the same pass. A declared length over
-// MaxBody is refused before anything is read. The buffer is not pooled:
-// it becomes the forwarded body, which an upstream transport may still be
-// reading after the next handler has returned.
-func (h *Handler) readBody(r *http.Request, digest io.Writer) ([]byte, error) {
-	if r.ContentLength > h.MaxBody {
-		return nil, ErrBodyTooLarge
-	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	size := int64(bytes.MinRead)
-	if r.ContentLength >= 0 {
-		size = r.ContentLength
-	}
-	limit := h.MaxBody + 1
-	buf := make([]byte, 0, min(size+1, limit, maxPreallocation))
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Body.Read(buf[len(buf):min(int64(cap(buf)), limit)])
-		digest.Write(buf[len(buf) : len(buf)+n])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > h.MaxBody {
-			return nil, ErrBodyTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				return nil, ErrBodyTooLarge
-			}
-			return nil, fmt.Errorf("%w: %v", errUnreadableBody, err)
-		}
-	}
-}
-
-// replaceBody hands the verified bytes to the next handler with exact
-// framing, and lets a retrying proxy read them again.
-func replaceBody(r *http.Request, body []byte) {
-	r.TransferEncoding = nil
-	r.ContentLength = int64(len(body))
-	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	if len(body) == 0 {
-		r.Body = http.NoBody
-		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(body)), nil
-	}
-}
-
-// event holds the fields of a webhook event that the handler uses.
-type event struct {
-	ID   string
-	Type string
-}
-
-// parseEvent reads the id and type of a JSON object body, matching the
-// keys exactly, as backends do (encoding/json alone would also take "ID").
-// A body that is not a JSON object, or fields that are not strings, yield
-// empty fields: the event is still forwarded.
-func parseEvent(body []byte) event {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return event{}
-	}
-	var e event
-	_ = json.Unmarshal(fields["id"], &e.ID)
-	_ = json.Unmarshal(fields["type"], &e.Type)
-	return e
-}
-
-// headerSafe returns s if it can be sent as a header value, else "".
-func headerSafe(s string) string {
-	if !httpguts.ValidHeaderFieldValue(s) {
-		return ""
-	}
-	return s
-}
-
-// removeReserved deletes every header a client must not set, matching names
-// in any case and with any other punctuation read as '-': backends behind
-// CGI and some frameworks read X-Groq_Verified or X-Groq.Verified alike.
-func (h *Handler) removeReserved(header http.Header) {
-	for name := range header {
-		for _, reserved := range h.reserved {
-			if sameHeaderName(name, reserved) {
-				delete(header, name)
-				break
-			}
-		}
-	}
-}
-
-// headerMatchForm folds a header name to lower case, with every byte that
-// is not a letter or a digit read as '-'.
-func headerMatchForm(name string) string {
-	folded := []byte(name)
-	for i, c := range folded {
-		folded[i] = foldHeaderByte(c)
-	}
-	return string(folded)
-}
-
-// sameHeaderName reports whether name, folded as by headerMatchForm, equals
-// folded, without allocating: it runs for every header of every request.
-func sameHeaderName(name, folded string) bool {
-	if len(name) != len(folded) {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if foldHeaderByte(name[i]) != folded[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func foldHeaderByte(c byte) byte {
-	switch {
-	case 'A' <= c && c <= 'Z':
-		return c + 'a' - 'A'
-	case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-		return c
-	}
-	return '-'
-}
-
-// reject answers a request that is not forwarded and logs why. When the
-// site has handle_errors routes, the rejection is handed to them as a
-// handler error instead, so operators can shape the answer.
-func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, bodyRead bool) error {
-	rej := h.logRejection(r, repl, err, "webhook rejected")
-	if rej.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", http.MethodPost)
-	}
-	if !bodyRead {
-		// Nobody will read the body: stop the server from waiting to drain
-		// a body held back, and over HTTP/1 close the connection after the
-		// answer (over HTTP/2 that would end every stream on it).
-		if r.ProtoMajor == 1 {
-			w.Header().Set("Connection", "close")
-		}
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-	}
-	if hasErrorRoutes(r) {
-		return caddyhttp.Error(rej.status, err)
-	}
-	writeJSONError(w, rej.status, rej.message)
-	return nil
-}
-
-// logRejection records a failed request: the reason goes to the
-// {http.groq_webhook.error} placeholder, the metrics and one warn line,
-// which never holds the secret, a signature or the body.
-func (h *Handler) logRejection(r *http.Request, repl *caddy.Replacer, err error, msg string) rejection {
-	rej := rejectionFor(err)
-	repl.Set("http.groq_webhook.error", rej.reason)
-	requestsTotal.WithLabelValues(rej.reason).Inc()
-	h.logger.Warn(msg,
-		zap.String("reason", rej.reason),
-		zap.Error(err),
-		zap.String("remote_ip", remoteIP(r)),
-		zap.String("uri", r.RequestURI),
-		zap.String("request_id", repl.ReplaceAll("{http.request.uuid}", "")),
-	)
-	return rej
-}
-
-// hasErrorRoutes reports whether handle_errors routes would take this
-// request. Error routes belong to the server, which may hold other sites
-// too, so a route counts only if its matchers (the site's host, usually)
-// match the request.
-func hasErrorRoutes(r *http.Request) bool {
-	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-	if !ok || srv.Errors == nil {
-		return false
-	}
-	for _, route := range srv.Errors.Routes {
-		if route.MatcherSets.AnyMatch(r) {
-			return true
-		}
-	}
-	return false
-}
-
-func remoteIP(r *http.Request) string {
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
-		return ip
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Interface guards

@@ -2,7 +2,13 @@ package groqwebhook
 
 import (
 	"errors"
+	"net"
 	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 // Errors of the HTTP exchange itself, next to the protocol's errors in
@@ -57,4 +63,73 @@ func writeJSONError(w http.ResponseWriter, status int, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"error":"` + message + `"}`))
+}
+
+// reject answers a request that is not forwarded and logs why. When the
+// site has handle_errors routes, the rejection is handed to them as a
+// handler error instead, so operators can shape the answer.
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, bodyRead bool) error {
+	rej := h.logRejection(r, repl, err, "webhook rejected")
+	if rej.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	if !bodyRead {
+		// Nobody will read the body: stop the server from waiting to drain
+		// a body held back, and over HTTP/1 close the connection after the
+		// answer (over HTTP/2 that would end every stream on it).
+		if r.ProtoMajor == 1 {
+			w.Header().Set("Connection", "close")
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+	if hasErrorRoutes(r) {
+		return caddyhttp.Error(rej.status, err)
+	}
+	writeJSONError(w, rej.status, rej.message)
+	return nil
+}
+
+// logRejection records a failed request: the reason goes to the
+// {http.groq_webhook.error} placeholder, the metrics and one warn line,
+// which never holds the secret, a signature or the body.
+func (h *Handler) logRejection(r *http.Request, repl *caddy.Replacer, err error, msg string) rejection {
+	rej := rejectionFor(err)
+	repl.Set("http.groq_webhook.error", rej.reason)
+	requestsTotal.WithLabelValues(rej.reason).Inc()
+	h.logger.Warn(msg,
+		zap.String("reason", rej.reason),
+		zap.Error(err),
+		zap.String("remote_ip", remoteIP(r)),
+		zap.String("uri", r.RequestURI),
+		zap.String("request_id", repl.ReplaceAll("{http.request.uuid}", "")),
+	)
+	return rej
+}
+
+// hasErrorRoutes reports whether handle_errors routes would take this
+// request. Error routes belong to the server, which may hold other sites
+// too, so a route counts only if its matchers (the site's host, usually)
+// match the request.
+func hasErrorRoutes(r *http.Request) bool {
+	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	if !ok || srv.Errors == nil {
+		return false
+	}
+	for _, route := range srv.Errors.Routes {
+		if route.MatcherSets.AnyMatch(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func remoteIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
