@@ -643,8 +643,12 @@ func TestProvision(t *testing.T) {
 					t.Errorf("got  %+v\nwant %+v", got, tc.want)
 				}
 			}
-			if !reflect.DeepEqual(h.labels, tc.wantLabels) {
-				t.Errorf("labels = %q, want %q", h.labels, tc.wantLabels)
+			var labels []string
+			for _, secret := range h.secrets {
+				labels = append(labels, secret.label)
+			}
+			if !reflect.DeepEqual(labels, tc.wantLabels) {
+				t.Errorf("labels = %q, want %q", labels, tc.wantLabels)
 			}
 			if h.verifier == nil {
 				t.Fatal("verifier not set")

@@ -188,7 +188,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 	switch claim.State {
 	case Delivered:
 		repl.Set("http.groq_webhook.duplicate", true)
-		requestsTotal.WithLabelValues("duplicate").Inc()
+		duplicateTotal.Inc()
 		h.logger.Debug("duplicate of a delivered event", zap.String("key", key))
 		w.Header().Set(DuplicateHeader, "true")
 		w.Header().Set("Content-Type", "application/json")
@@ -201,7 +201,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 	}
 
 	repl.Set("http.groq_webhook.duplicate", false)
-	requestsTotal.WithLabelValues("verified").Inc()
+	verifiedTotal.Inc()
 	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
 	finished := false
 	defer func() {

@@ -33,6 +33,12 @@ var (
 	})
 )
 
+// The requests_total series counted on every request, resolved once.
+var (
+	verifiedTotal  = requestsTotal.WithLabelValues("verified")
+	duplicateTotal = requestsTotal.WithLabelValues("duplicate")
+)
+
 // registerMetrics adds the collectors to a config's registry. The registry
 // is nil where no metrics are collected, as in unit tests.
 func registerMetrics(registry *prometheus.Registry) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/http/httpguts"
@@ -103,7 +104,7 @@ type Handler struct {
 	Dedupe *Dedupe `json:"dedupe,omitempty"`
 
 	verifier *Verifier
-	labels   []string
+	secrets  []matchedSecret
 	reserved []string
 	logger   *zap.Logger
 	now      func() time.Time
@@ -157,7 +158,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.verifier = NewVerifier(secrets)
-	h.labels = labels
+	h.secrets = make([]matchedSecret, len(labels))
+	for i, label := range labels {
+		h.secrets[i] = matchedSecret{label: label, placeholder: label, matches: secretMatchesTotal.WithLabelValues(label)}
+	}
 
 	if h.Dedupe == nil {
 		h.Dedupe = new(Dedupe)
@@ -215,49 +219,94 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.groq_webhook.verified", false)
 
-	v, err := h.verify(r, repl)
-	if err != nil && h.Mode == ModeShadow && v.forwardable {
-		return h.forwardUnverified(w, r, repl, err, v.bodyRead, next)
+	v, err := h.verify(r)
+	if v.body != nil {
+		defer v.body.release()
 	}
 	if err != nil {
+		if v.timestamp != "" {
+			repl.Set("http.groq_webhook.timestamp", v.timestamp)
+		}
+		if h.Mode == ModeShadow && v.forwardable {
+			return h.forwardUnverified(w, r, repl, err, v, next)
+		}
 		return h.reject(w, r, repl, err, v.bodyRead)
 	}
 
-	id, typ := headerSafe(v.event.ID), headerSafe(v.event.Type)
-	label := h.labels[v.secret]
-	secretMatchesTotal.WithLabelValues(label).Inc()
-	r.Header.Set(h.VerifiedHeader, "true")
-	if id != "" {
-		r.Header.Set(EventIDHeader, id)
-		repl.Set("http.groq_webhook.event_id", id)
+	// Everything the request carries on from here lives in one allocation.
+	d := &delivery{timestamp: placeholder(v.timestamp)}
+	d.headers[0] = "true"
+	r.Header[h.VerifiedHeader] = d.headers[0:1:1]
+	if id := headerSafe(v.event.ID); id != "" {
+		d.headers[1], d.id = id, placeholder(id)
+		r.Header[EventIDHeader] = d.headers[1:2:2]
+		repl.Set("http.groq_webhook.event_id", &d.id)
 	}
-	if typ != "" {
-		r.Header.Set(EventTypeHeader, typ)
-		repl.Set("http.groq_webhook.event_type", typ)
+	if typ := headerSafe(v.event.Type); typ != "" {
+		d.headers[2], d.typ = typ, placeholder(typ)
+		r.Header[EventTypeHeader] = d.headers[2:3:3]
+		repl.Set("http.groq_webhook.event_type", &d.typ)
 	}
+	secret := &h.secrets[v.secret]
+	secret.matches.Inc()
 	repl.Set("http.groq_webhook.verified", true)
-	repl.Set("http.groq_webhook.secret", label)
+	repl.Set("http.groq_webhook.timestamp", &d.timestamp)
+	repl.Set("http.groq_webhook.secret", secret.placeholder)
 	if c := h.logger.Check(zapcore.DebugLevel, "webhook verified"); c != nil {
-		c.Write(zap.String("event_id", id), zap.String("event_type", typ), zap.String("secret", label))
+		c.Write(zap.String("event_id", d.headers[1]), zap.String("event_type", d.headers[2]), zap.String("secret", secret.label))
 	}
 
+	forwardBody(r, v.body, &d.body)
+	// The body's buffer is reused once this handler returns and its
+	// readers are closed: nothing may ask for another reader after that.
+	defer func() { r.GetBody = nil }()
 	if h.Dedupe.store == nil {
-		requestsTotal.WithLabelValues("verified").Inc()
+		verifiedTotal.Inc()
 		return next.ServeHTTP(w, r)
 	}
 	return h.deliverOnce(w, r, repl, h.Dedupe.key(v.event.ID, v.signature), next)
 }
 
+// delivery holds the values a verified request carries to the next
+// handler: those of the headers this handler sets, those of its
+// placeholders, and the body's first reader.
+type delivery struct {
+	headers            [3]string // verified, event id, event type
+	id, typ, timestamp placeholder
+	body               bodyReader
+}
+
+// placeholder is a placeholder's value, set by pointer: a pointer goes into
+// the replacer without an allocation, where a string would need one.
+type placeholder string
+
+func (p *placeholder) String() string { return string(*p) }
+
+// matchedSecret is what the handler reports when a secret matches.
+type matchedSecret struct {
+	label       string
+	placeholder any // the label, converted once
+	matches     prometheus.Counter
+}
+
 // forwardUnverified is shadow mode's answer to a failed request: it is
 // logged and counted as a rejection would be, then forwarded marked as not
 // verified. Its body is still bounded by max_body.
-func (h *Handler) forwardUnverified(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, bodyRead bool, next caddyhttp.Handler) error {
-	if !bodyRead && r.Body != nil && r.Body != http.NoBody {
-		body, readErr := h.readBody(r, io.Discard)
+func (h *Handler) forwardUnverified(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, v verification, next caddyhttp.Handler) error {
+	body := v.body
+	if !v.bodyRead && r.Body != nil && r.Body != http.NoBody {
+		var readErr error
+		body, readErr = h.readBody(r, io.Discard)
 		if readErr != nil {
 			return h.reject(w, r, repl, readErr, false)
 		}
-		replaceBody(r, body)
+		if body != nil {
+			defer body.release()
+		}
+	}
+	if v.bodyRead || body != nil {
+		forwardBody(r, body, new(bodyReader))
+		defer func() { r.GetBody = nil }()
 	}
 	h.logRejection(r, repl, err, "webhook failed verification; forwarded in shadow mode")
 	r.Header.Set(h.VerifiedHeader, "false")
@@ -266,51 +315,54 @@ func (h *Handler) forwardUnverified(w http.ResponseWriter, r *http.Request, repl
 
 // verification is what verify learned about a request.
 type verification struct {
+	timestamp string    // the timestamp header, once it is known to be well-formed
 	secret    int       // index of the secret that matched
 	signature Signature // the candidate that matched
 	event     event
+	body      *requestBody // nil until read, and for an empty body
 
-	// bodyRead is true once the body has been consumed (and, if it was
-	// read whole, put back for the next handler).
+	// bodyRead is true once the body has been consumed.
 	bodyRead bool
 	// forwardable is true when a failed request can still be passed on
 	// intact, as shadow mode does.
 	forwardable bool
 }
 
-// verify runs every check, cheapest first. On success, and whenever the body
-// was read whole, the next handler gets the very bytes that were read.
-func (h *Handler) verify(r *http.Request, repl *caddy.Replacer) (verification, error) {
+// verify runs every check, cheapest first, reading the body into a
+// reusable buffer that the caller releases.
+func (h *Handler) verify(r *http.Request) (verification, error) {
 	if r.Method != http.MethodPost {
 		return verification{forwardable: true}, errMethodNotAllowed
 	}
-	timestamp, candidates, err := h.checkHeaders(r.Header)
+	var storage [maxCandidates]Signature
+	timestamp, candidates, err := h.checkHeaders(r.Header, storage[:0])
+	v := verification{timestamp: timestamp, forwardable: true}
 	if err != nil {
-		return verification{forwardable: true}, err
+		return v, err
 	}
-	repl.Set("http.groq_webhook.timestamp", timestamp)
 
 	digest := h.verifier.Begin(timestamp)
 	defer h.verifier.Release(digest)
-	body, err := h.readBody(r, digest)
+	v.body, err = h.readBody(r, digest)
 	if err != nil {
-		return verification{}, err
+		return verification{timestamp: timestamp}, err
 	}
-	replaceBody(r, body)
-	v := verification{bodyRead: true, forwardable: true}
+	v.bodyRead = true
 	var candidate int
 	v.secret, candidate, err = digest.Match(candidates)
 	if err != nil {
 		return v, err
 	}
 	v.signature = candidates[candidate]
-	v.event = parseEvent(body)
+	if v.body != nil {
+		v.event = parseEvent(v.body.buf)
+	}
 	return v, nil
 }
 
 // checkHeaders does the cheap checks that need no body: exactly one
 // timestamp, within the window, and exactly one well-formed signature header.
-func (h *Handler) checkHeaders(header http.Header) (string, []Signature, error) {
+func (h *Handler) checkHeaders(header http.Header, candidates []Signature) (string, []Signature, error) {
 	timestamps := header[h.TimestampHeader]
 	if len(timestamps) == 0 {
 		return "", nil, ErrMissingTimestamp
@@ -325,18 +377,18 @@ func (h *Handler) checkHeaders(header http.Header) (string, []Signature, error) 
 	skew, err := CheckSkew(ts, h.now(), time.Duration(h.Tolerance))
 	timestampSkew.Observe(float64(skew))
 	if err != nil {
-		return "", nil, err
+		return timestamps[0], nil, err
 	}
 	signatures := header[h.SignatureHeader]
 	if len(signatures) == 0 {
-		return "", nil, ErrMissingSignature
+		return timestamps[0], nil, ErrMissingSignature
 	}
 	if len(signatures) > 1 {
-		return "", nil, fmt.Errorf("%w: %d signature headers", ErrMalformedSignature, len(signatures))
+		return timestamps[0], nil, fmt.Errorf("%w: %d signature headers", ErrMalformedSignature, len(signatures))
 	}
-	candidates, err := ParseSignatures(signatures[0])
+	candidates, err = appendSignatures(candidates, signatures[0])
 	if err != nil {
-		return "", nil, err
+		return timestamps[0], nil, err
 	}
 	return timestamps[0], candidates, nil
 }

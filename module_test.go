@@ -363,6 +363,10 @@ http://127.0.0.1:{{port}} {
 	groq_webhook {{secret}}
 	@deleted vars {http.groq_webhook.event_type} resource.deleted
 	reverse_proxy @deleted {{deleted}}
+	@updated expression "{http.groq_webhook.event_type} == 'resource.updated'"
+	reverse_proxy @updated {{created}} {
+		header_up X-Matched-By-Expression {http.groq_webhook.event_id}
+	}
 	reverse_proxy {{created}} {
 		header_up X-Matched-Secret {http.groq_webhook.secret}
 		header_up X-Signed-At {http.groq_webhook.timestamp}
@@ -387,9 +391,18 @@ http://127.0.0.1:{{port}} {
 	if len(gotCreated) != 2 {
 		t.Fatalf("default upstream got %d requests, want 2", len(gotCreated))
 	}
+	matched := 0
 	for _, got := range gotCreated {
+		if v := got.Header.Get("X-Matched-By-Expression"); v != "" {
+			wantHeader(t, got.Header, "X-Matched-By-Expression", "evt_resource.updated")
+			matched++
+			continue
+		}
 		wantHeader(t, got.Header, "X-Matched-Secret", "0")
 		wantHeader(t, got.Header, "X-Signed-At", strconv.FormatInt(now.Unix(), 10))
+	}
+	if matched != 1 {
+		t.Fatalf("the expression matcher took %d events, want 1", matched)
 	}
 }
 

@@ -112,7 +112,7 @@ func (h *Handler) logRejection(r *http.Request, repl *caddy.Replacer, err error,
 // match the request.
 func hasErrorRoutes(r *http.Request) bool {
 	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-	if !ok || srv.Errors == nil {
+	if !ok || srv == nil || srv.Errors == nil {
 		return false
 	}
 	for _, route := range srv.Errors.Routes {

@@ -97,12 +97,23 @@ func CheckSkew(ts int64, now time.Time, tolerance time.Duration) (int64, error) 
 // prefixed with "sha256=" or "v1=". It stops at the first malformed field or
 // the ninth candidate, so its work is bounded by the header's length.
 func ParseSignatures(value string) ([]Signature, error) {
+	return appendSignatures(nil, value)
+}
+
+// appendSignatures is ParseSignatures appending to dst, so that a caller
+// can parse into storage of its own and allocate nothing.
+func appendSignatures(dst []Signature, value string) ([]Signature, error) {
 	if value == "" {
 		return nil, ErrMissingSignature
 	}
-	var sigs []Signature
-	for field := range strings.FieldsFuncSeq(value, isSignatureSeparator) {
-		if len(sigs) == maxCandidates {
+	first := len(dst)
+	for value != "" {
+		var field string
+		field, value = nextSignatureField(value)
+		if field == "" {
+			continue
+		}
+		if len(dst)-first == maxCandidates {
 			return nil, ErrMalformedSignature
 		}
 		for _, prefix := range signaturePrefixes {
@@ -112,22 +123,52 @@ func ParseSignatures(value string) ([]Signature, error) {
 			}
 		}
 		var sig Signature
-		if len(field) != hex.EncodedLen(signatureSize) {
+		if !decodeHex(sig[:], field) {
 			return nil, ErrMalformedSignature
 		}
-		if _, err := hex.Decode(sig[:], []byte(field)); err != nil {
-			return nil, ErrMalformedSignature
-		}
-		sigs = append(sigs, sig)
+		dst = append(dst, sig)
 	}
-	if len(sigs) == 0 {
+	if len(dst) == first {
 		return nil, ErrMalformedSignature
 	}
-	return sigs, nil
+	return dst, nil
 }
 
-func isSignatureSeparator(r rune) bool {
-	return r == ',' || r == ' '
+// nextSignatureField splits value at its first comma or space.
+func nextSignatureField(value string) (field, rest string) {
+	if i := strings.IndexAny(value, ", "); i >= 0 {
+		return value[:i], value[i+1:]
+	}
+	return value, ""
+}
+
+// decodeHex fills dst from s, which must be exactly twice as long, in hex
+// digits of either case.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := hexValue(s[2*i])
+		lo, ok2 := hexValue(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // Verifier checks signatures against one or more secrets. Any configured
@@ -155,17 +196,18 @@ func NewVerifier(secrets [][]byte) *Verifier {
 // Digest computes the signed message's HMAC under every secret at once, so
 // that the body is hashed in the same pass that reads it.
 type Digest struct {
-	macs []hash.Hash
-	sum  []byte
+	macs   []hash.Hash
+	sum    []byte
+	prefix []byte // the timestamp and the dot, kept to write them without allocating
 }
 
 // Begin returns a Digest that has absorbed the timestamp and the separating
 // dot; write the raw body to it, then call Match and Release.
 func (v *Verifier) Begin(timestamp string) *Digest {
 	d := v.pool.Get().(*Digest)
+	d.prefix = append(append(d.prefix[:0], timestamp...), '.')
 	for _, mac := range d.macs {
-		mac.Write([]byte(timestamp))
-		mac.Write([]byte{'.'})
+		mac.Write(d.prefix)
 	}
 	return d
 }
@@ -216,7 +258,8 @@ func (v *Verifier) Verify(timestamp, signature string, body []byte, now time.Tim
 	if _, err := CheckSkew(ts, now, tolerance); err != nil {
 		return -1, err
 	}
-	candidates, err := ParseSignatures(signature)
+	var storage [maxCandidates]Signature
+	candidates, err := appendSignatures(storage[:0], signature)
 	if err != nil {
 		return -1, err
 	}
