@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Defaults of de-duplication.
@@ -189,7 +190,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 	case Delivered:
 		repl.Set("http.groq_webhook.duplicate", true)
 		duplicateTotal.Inc()
-		h.logger.Debug("duplicate of a delivered event", zap.String("key", key))
+		if c := h.logger.Check(zapcore.DebugLevel, "duplicate of a delivered event"); c != nil {
+			c.Write(zap.String("key", key))
+		}
 		w.Header().Set(DuplicateHeader, "true")
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)

@@ -43,48 +43,21 @@ func BenchmarkServeHTTP(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			h := benchHandler(b, tc.dedupe)
-			now := time.Now()
-			ts := strconv.FormatInt(now.Unix(), 10)
+			ts := time.Now()
 			if tc.stale {
-				ts = strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)
+				ts = ts.Add(-time.Hour)
 			}
-			events := newBenchEvents(tc.size)
-			signatures := make([]string, b.N)
-			for i := range signatures {
-				signatures[i] = Sign([]byte(testSecret), ts, events.body(i))
-				if tc.forge {
-					signatures[i] = Sign([]byte("not-the-secret-0123456789"), ts, events.body(i))
-				}
+			secret := testSecret
+			if tc.forge {
+				secret = "not-the-secret-0123456789"
 			}
-			var forwarded int
-			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-				if _, err := io.Copy(io.Discard, r.Body); err != nil {
-					return err
-				}
-				forwarded++
-				w.WriteHeader(http.StatusOK)
-				return r.Body.Close()
-			})
-			body := &rewindableReader{}
-			w := &discardResponse{header: make(http.Header)}
-			req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/webhooks", nil)
-			req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, nil)
-			header := req.Header
-			timestamp := []string{ts}
+			run := newServeRun(h, tc.size, secret, ts, b.N)
 			b.SetBytes(int64(tc.size))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				body.Reset(events.body(i))
-				req.Body, req.ContentLength, req.Header = body, int64(tc.size), header
-				header[DefaultTimestampHeader] = timestamp
-				header[DefaultSignatureHeader] = signatures[i : i+1]
-				header["Content-Length"] = events.contentLength
-				w.status = 0
-				if err := h.ServeHTTP(w, req, next); err != nil {
-					if _, ok := err.(caddyhttp.HandlerError); !ok {
-						b.Fatal(err)
-					}
+				if err := run.serve(i); err != nil {
+					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
@@ -92,22 +65,100 @@ func BenchmarkServeHTTP(b *testing.B) {
 			if tc.forge || tc.stale {
 				want = 0
 			}
-			if forwarded != want {
-				b.Fatalf("forwarded %d of %d requests, want %d", forwarded, b.N, want)
+			if run.forwarded != want {
+				b.Fatalf("forwarded %d of %d requests, want %d", run.forwarded, b.N, want)
 			}
 		})
 	}
 }
 
-func benchHandler(b *testing.B, dedupe bool) *Handler {
+// TestServeHTTPAllocations holds the handler to its allocation budget for
+// a verified request: its delivery state and the event's strings, nothing
+// else (the body buffer is reused).
+func TestServeHTTPAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocations")
+	}
+	h := benchHandler(t, false)
+	const runs = 200
+	run := newServeRun(h, 1<<10, testSecret, time.Now(), runs+1)
+	i := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		if err := run.serve(i); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	})
+	if allocs > 2 {
+		t.Errorf("a verified request costs %v allocations, want at most 2", allocs)
+	}
+	if run.forwarded != i {
+		t.Fatalf("forwarded %d of %d", run.forwarded, i)
+	}
+}
+
+// serveRun sends signed events of one size, each with a new id, through a
+// handler, reusing one request so that only the handler allocates.
+type serveRun struct {
+	h          *Handler
+	events     *benchEvents
+	signatures []string
+	timestamp  []string
+	req        *http.Request
+	header     http.Header
+	body       *rewindableReader
+	w          *discardResponse
+	next       caddyhttp.Handler
+	forwarded  int
+}
+
+func newServeRun(h *Handler, size int, secret string, ts time.Time, n int) *serveRun {
+	timestamp := strconv.FormatInt(ts.Unix(), 10)
+	run := &serveRun{h: h, events: newBenchEvents(size), timestamp: []string{timestamp}}
+	run.signatures = make([]string, n)
+	for i := range run.signatures {
+		run.signatures[i] = Sign([]byte(secret), timestamp, run.events.body(i))
+	}
+	run.next = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return err
+		}
+		run.forwarded++
+		w.WriteHeader(http.StatusOK)
+		return r.Body.Close()
+	})
+	run.body = &rewindableReader{}
+	run.w = &discardResponse{header: make(http.Header)}
+	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/webhooks", nil)
+	run.req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), run.w, nil)
+	run.header = run.req.Header
+	return run
+}
+
+// serve sends event i. A rejection is not an error here.
+func (run *serveRun) serve(i int) error {
+	body := run.events.body(i)
+	run.body.Reset(body)
+	run.req.Body, run.req.ContentLength, run.req.Header = run.body, int64(len(body)), run.header
+	run.header[DefaultTimestampHeader] = run.timestamp
+	run.header[DefaultSignatureHeader] = run.signatures[i : i+1]
+	run.header["Content-Length"] = run.events.contentLength
+	err := run.h.ServeHTTP(run.w, run.req, run.next)
+	if _, ok := err.(caddyhttp.HandlerError); ok {
+		return nil
+	}
+	return err
+}
+
+func benchHandler(tb testing.TB, dedupe bool) *Handler {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	b.Cleanup(cancel)
+	tb.Cleanup(cancel)
 	h := &Handler{Secrets: []Secret{{Value: testSecret}}, Dedupe: &Dedupe{Disabled: !dedupe}}
 	if err := h.Provision(ctx); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := h.Validate(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	// Caddy logs at INFO unless told otherwise; lines are encoded, then dropped.
 	h.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))

@@ -739,3 +739,25 @@ func TestVerifyConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestVerifyAllocations: a verification reuses its hashes and parses the
+// signature header in place, so it allocates nothing in steady state.
+func TestVerifyAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocations")
+	}
+	now := time.Unix(1700000000, 0)
+	ts := strconv.FormatInt(now.Unix(), 10)
+	body := []byte(`{"id":"evt_1","type":"resource.created"}`)
+	secrets := [][]byte{[]byte("old-secret-0123456789abcdef"), []byte(testSecret)}
+	v := NewVerifier(secrets)
+	header := "v1=" + strings.Repeat("0", 64) + ", " + Sign(secrets[1], ts, body)
+	allocs := testing.AllocsPerRun(100, func() {
+		if index, err := v.Verify(ts, header, body, now, testTolerance); err != nil || index != 1 {
+			t.Fatalf("Verify = %d, %v", index, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Verify allocates %v times, want 0", allocs)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package groqwebhook
+
+const raceEnabled = false
