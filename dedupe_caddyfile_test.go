@@ -715,8 +715,8 @@ func TestProvisionDedupe(t *testing.T) {
 				if h.Dedupe.Disabled {
 					t.Error("dedupe disabled by default")
 				}
-				if s := memoryStoreOf(t, h); s.MaxEntries != 100_000 || s.cache == nil {
-					t.Errorf("memory store: max_entries %d, cache %v; want 100000 and a cache", s.MaxEntries, s.cache)
+				if s := memoryStoreOf(t, h); s.MaxEntries != 100_000 || s.table == nil {
+					t.Errorf("memory store: max_entries %d, table %v; want 100000 and a table", s.MaxEntries, s.table)
 				}
 			},
 		},

@@ -3,11 +3,12 @@ package groqwebhook
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/maypok86/otter/v2"
 )
 
 func init() {
@@ -17,27 +18,21 @@ func init() {
 // DefaultMaxEntries bounds the memory store by default.
 const DefaultMaxEntries = 100_000
 
-// memoryCaches holds the memory stores' caches across config reloads, so a
+// memoryTables holds the memory stores' tables across config reloads, so a
 // reload forgets neither deliveries nor claims in flight.
-var memoryCaches = caddy.NewUsagePool()
+var memoryTables = caddy.NewUsagePool()
 
 // MemoryStore keeps de-duplication state in this Caddy process. It is
-// bounded: when full it evicts delivered ids, never claims in flight. Each
-// Caddy instance has its own; use the redis store to share state.
+// bounded: when full it forgets the oldest deliveries, never claims in
+// flight. Each Caddy instance has its own; use the redis store to share
+// state.
 type MemoryStore struct {
 	// The most delivered ids remembered. Default: 100000.
 	MaxEntries int `json:"max_entries,omitempty"`
 
 	poolKey string
-	cache   *otter.Cache[string, memoryEntry]
+	table   *memoryTable
 	now     func() time.Time
-}
-
-// memoryEntry is a claim (token set) or a delivery, until expires.
-type memoryEntry struct {
-	token     string
-	delivered bool
-	expires   time.Time
 }
 
 // CaddyModule returns the Caddy module information.
@@ -48,7 +43,7 @@ func (MemoryStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision takes the process's cache for this size, or makes it.
+// Provision takes the process's table for this size, or makes it.
 func (s *MemoryStore) Provision(caddy.Context) error {
 	if s.MaxEntries == 0 {
 		s.MaxEntries = DefaultMaxEntries
@@ -58,83 +53,166 @@ func (s *MemoryStore) Provision(caddy.Context) error {
 	}
 	s.now = time.Now
 	s.poolKey = "memory:" + strconv.Itoa(s.MaxEntries)
-	val, _, err := memoryCaches.LoadOrNew(s.poolKey, func() (caddy.Destructor, error) {
-		return newMemoryCache(s.MaxEntries, s.now)
+	val, _, err := memoryTables.LoadOrNew(s.poolKey, func() (caddy.Destructor, error) {
+		return newMemoryTable(s.MaxEntries), nil
 	})
 	if err != nil {
 		return err
 	}
-	s.cache = val.(memoryCache).Cache
+	s.table = val.(*memoryTable)
 	return nil
 }
 
-// memoryCache lets a cache live in a caddy.UsagePool.
-type memoryCache struct {
-	*otter.Cache[string, memoryEntry]
-}
-
-func (c memoryCache) Destruct() error {
-	c.StopAllGoroutines()
-	return nil
-}
-
-func newMemoryCache(maxEntries int, now func() time.Time) (memoryCache, error) {
-	cache, err := otter.New(&otter.Options[string, memoryEntry]{
-		MaximumWeight: uint64(maxEntries),
-		// Claims weigh nothing, so size-based eviction never takes them.
-		Weigher: func(_ string, e memoryEntry) uint32 {
-			if e.delivered {
-				return 1
-			}
-			return 0
-		},
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, memoryEntry]) time.Duration {
-			return e.Value.expires.Sub(now())
-		}),
-	})
-	return memoryCache{cache}, err
-}
-
-// Cleanup lets go of the cache; the last config to use it stops it.
+// Cleanup lets go of the table; the last config to use it drops it.
 func (s *MemoryStore) Cleanup() error {
-	_, err := memoryCaches.Delete(s.poolKey)
+	_, err := memoryTables.Delete(s.poolKey)
 	return err
 }
 
 // Claim implements Store.
 func (s *MemoryStore) Claim(_ context.Context, key, token string, lease time.Duration) (Claim, error) {
-	now := s.now()
-	var claim Claim
-	s.cache.Compute(key, func(old memoryEntry, found bool) (memoryEntry, otter.ComputeOp) {
+	now := s.now().UnixNano()
+	shard, k := s.table.locate(key)
+	tok := s.table.hashToken(token)
+	shard.mu.Lock()
+	defer shard.mu.Unlock()
+	if e, ok := shard.entries[k]; ok && now < e.expires {
 		switch {
-		case found && now.Before(old.expires) && old.delivered:
-			claim = Claim{State: Delivered}
-			return old, otter.CancelOp
-		case found && now.Before(old.expires) && old.token != token:
-			claim = Claim{State: InProgress, RetryAfter: old.expires.Sub(now)}
-			return old, otter.CancelOp
+		case e.delivered:
+			return Claim{State: Delivered}, nil
+		case e.token != tok:
+			return Claim{State: InProgress, RetryAfter: time.Duration(e.expires - now)}, nil
 		}
-		claim = Claim{State: Claimed}
-		return memoryEntry{token: token, expires: now.Add(lease)}, otter.WriteOp
-	})
-	return claim, nil
+	}
+	shard.entries[k] = memoryEntry{expires: now + int64(lease), token: tok}
+	return Claim{State: Claimed}, nil
 }
 
 // Commit implements Store.
 func (s *MemoryStore) Commit(_ context.Context, key string, ttl time.Duration) error {
-	s.cache.Set(key, memoryEntry{delivered: true, expires: s.now().Add(ttl)})
+	expires := s.now().UnixNano() + int64(ttl)
+	shard, k := s.table.locate(key)
+	shard.mu.Lock()
+	defer shard.mu.Unlock()
+	shard.entries[k] = memoryEntry{expires: expires, delivered: true}
+	shard.remember(k, expires)
 	return nil
 }
 
 // Release implements Store.
 func (s *MemoryStore) Release(_ context.Context, key, token string) error {
-	s.cache.ComputeIfPresent(key, func(old memoryEntry) (memoryEntry, otter.ComputeOp) {
-		if old.delivered || old.token != token {
-			return old, otter.CancelOp
-		}
-		return old, otter.InvalidateOp
-	})
+	shard, k := s.table.locate(key)
+	tok := s.table.hashToken(token)
+	shard.mu.Lock()
+	defer shard.mu.Unlock()
+	if e, ok := shard.entries[k]; ok && !e.delivered && e.token == tok {
+		delete(shard.entries, k)
+	}
 	return nil
+}
+
+// memoryTable is the state behind the memory stores of one size. Keys and
+// tokens are kept as 128- and 64-bit hashes under seeds of this process, so
+// that nothing in the table holds a pointer: the garbage collector never
+// scans it, however many ids it remembers.
+type memoryTable struct {
+	seeds  [3]maphash.Seed // two for keys, one for tokens
+	shards []memoryShard
+}
+
+// memoryShard is one lock's worth of the table. Its deliveries are also
+// queued in a ring, oldest first; when the ring is full, the oldest is
+// forgotten. Claims are not queued, so they are never forgotten early.
+type memoryShard struct {
+	mu      sync.Mutex
+	entries map[keyHash]memoryEntry
+	ring    []ringSlot
+	next    int // where the next delivery goes, over the oldest
+	queued  int // slots in use
+}
+
+type keyHash [2]uint64
+
+// memoryEntry is a claim (a token's hash) or a delivery, until expires
+// (unix nanoseconds).
+type memoryEntry struct {
+	expires   int64
+	token     uint64
+	delivered bool
+}
+
+// ringSlot names a delivery by its key and expiry: a slot whose key was
+// delivered again since is stale and forgets nothing.
+type ringSlot struct {
+	key     keyHash
+	expires int64
+}
+
+// shardTarget is the number of deliveries a shard aims to hold: shards
+// are added while each would still hold that many, up to maxShards.
+const (
+	shardTarget = 1024
+	maxShards   = 64
+)
+
+func newMemoryTable(maxEntries int) *memoryTable {
+	shards := 1
+	for shards < maxShards && maxEntries/(2*shards) >= shardTarget {
+		shards *= 2
+	}
+	t := &memoryTable{shards: make([]memoryShard, shards)}
+	for i := range t.seeds {
+		t.seeds[i] = maphash.MakeSeed()
+	}
+	size := (maxEntries + shards - 1) / shards
+	for i := range t.shards {
+		t.shards[i].entries = make(map[keyHash]memoryEntry)
+		t.shards[i].ring = make([]ringSlot, size)
+	}
+	return t
+}
+
+// Destruct implements caddy.Destructor; a table holds no goroutines or files.
+func (*memoryTable) Destruct() error { return nil }
+
+func (t *memoryTable) locate(key string) (*memoryShard, keyHash) {
+	k := keyHash{maphash.String(t.seeds[0], key), maphash.String(t.seeds[1], key)}
+	return &t.shards[k[0]%uint64(len(t.shards))], k
+}
+
+// hashToken never returns 0, which would match a delivery's empty token.
+func (t *memoryTable) hashToken(token string) uint64 {
+	return maphash.String(t.seeds[2], token) | 1
+}
+
+// remember queues a delivery, forgetting the oldest one if the ring is full.
+func (s *memoryShard) remember(k keyHash, expires int64) {
+	if s.queued == len(s.ring) {
+		old := s.ring[s.next]
+		if e, ok := s.entries[old.key]; ok && e.delivered && e.expires == old.expires {
+			delete(s.entries, old.key)
+		}
+	} else {
+		s.queued++
+	}
+	s.ring[s.next] = ringSlot{key: k, expires: expires}
+	s.next = (s.next + 1) % len(s.ring)
+}
+
+// counts tells how many entries and deliveries the table holds.
+func (t *memoryTable) counts() (entries, delivered int) {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for _, e := range s.entries {
+			entries++
+			if e.delivered {
+				delivered++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return entries, delivered
 }
 
 // Interface guards
@@ -142,5 +220,5 @@ var (
 	_ Store              = (*MemoryStore)(nil)
 	_ caddy.Provisioner  = (*MemoryStore)(nil)
 	_ caddy.CleanerUpper = (*MemoryStore)(nil)
-	_ caddy.Destructor   = memoryCache{}
+	_ caddy.Destructor   = (*memoryTable)(nil)
 )

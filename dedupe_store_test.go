@@ -386,20 +386,40 @@ func TestMemoryStoreEvictsDeliveredNotClaims(t *testing.T) {
 	for i := range 1000 {
 		mustCommit(t, s, storeKey(t, "delivered:"+strconv.Itoa(i)), time.Hour)
 	}
-	s.cache.CleanUp()
 	for _, key := range claims {
 		c := mustClaim(t, s, key, "b", storeTestLease)
 		if c.State != InProgress {
 			t.Errorf("in-flight claim %q after 1000 deliveries: %s, want InProgress", key, stateName(c.State))
 		}
 	}
-	if w := s.cache.WeightedSize(); w > maxEntries+10 {
-		t.Errorf("delivered entries (weighted size) = %d, want <= %d", w, maxEntries+10)
+	wantClaim(t, s, storeKey(t, "delivered:999"), "c", storeTestLease, Delivered)
+	wantClaim(t, s, storeKey(t, "delivered:900"), "c", storeTestLease, Delivered)
+	wantClaim(t, s, storeKey(t, "delivered:0"), "c", storeTestLease, Claimed) // the oldest is forgotten
+	mustRelease(t, s, storeKey(t, "delivered:0"), "c")
+	entries, delivered := s.table.counts()
+	if delivered != maxEntries {
+		t.Errorf("delivered entries = %d, want %d", delivered, maxEntries)
 	}
-	if n := s.cache.EstimatedSize(); n > maxEntries+len(claims)+10 {
-		t.Errorf("entries = %d, want <= %d", n, maxEntries+len(claims)+10)
+	if entries != maxEntries+len(claims) {
+		t.Errorf("entries = %d, want %d", entries, maxEntries+len(claims))
 	}
-	t.Logf("after 1000 deliveries: %d entries, weighted size %d", s.cache.EstimatedSize(), s.cache.WeightedSize())
+}
+
+// TestMemoryStoreRedeliveredKeepsNewest: a key delivered again is queued
+// again, and its older place in the queue forgets nothing.
+func TestMemoryStoreRedeliveredKeepsNewest(t *testing.T) {
+	const maxEntries = 10
+	s := newTestMemoryStore(t, maxEntries)
+	key := storeKey(t, "again")
+	mustCommit(t, s, key, time.Hour)
+	for i := range maxEntries - 1 {
+		mustCommit(t, s, storeKey(t, "other:"+strconv.Itoa(i)), time.Hour)
+	}
+	mustCommit(t, s, key, time.Hour) // its first slot is now the oldest, and reused
+	for i := range maxEntries - 2 {
+		mustCommit(t, s, storeKey(t, "more:"+strconv.Itoa(i)), time.Hour)
+	}
+	wantClaim(t, s, key, "b", storeTestLease, Delivered)
 }
 
 func TestMemoryStoreSurvivesReload(t *testing.T) {
