@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# e2e.sh: end-to-end throughput of the plugin. Builds the plugin's Caddy
+# (pinned xcaddy), starts a Go upstream on loopback and runs wrk, interleaved
+# round by round and size by size, against
+#   (a) Caddy with a bare reverse_proxy,
+#   (b) the same Caddy binary with groq_webhook + reverse_proxy,
+#   (c) the Express reference verifying, then proxying to the same upstream,
+# with signed bodies of each size, every request a distinct event id. Prints
+# the median req/s, p50 and p99 of each and the ratios b/a and b/c. Exits
+# non-zero if any response was not 2xx, any socket error, wrk ran out of
+# events for (b), the upstream's count disagrees with the 2xx answers, or a
+# forged request to (b) did not get 401.
+#
+# The p50 and p99 columns are the medians of each run's p50 and p99.
+#
+# Environment (defaults): ROUNDS=3 DURATION=15s THREADS=2 CONNECTIONS=64
+# SIZES="1024 65536" WARMUP=2s (one unmeasured run per variant and size; 0 for
+# none) PAUSE=1 (seconds between runs) WRK_TIMEOUT=10s; RATE_CAP_<size>
+# (events signed per second of DURATION: 25000 up to 4 KiB, 8000 up to
+# 64 KiB, else 1500; at most MAX_EVENTS=1000000); CADDY_BIN=/path reuses a
+# binary, CADDY_BUILD=go builds ./cmd/caddy instead of xcaddy;
+# EXPRESS_REFERENCE (default /work/shared/reference/express; variant c is
+# skipped if it is missing); KEEP_WORK=1 keeps the temporary directory (logs,
+# Caddyfiles, wrk outputs). Quick check: ROUNDS=1 DURATION=3s bench/e2e.sh
+set -euo pipefail
+
+bench_dir=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$bench_dir/.." && pwd)
+# shellcheck source=lib.sh
+source "$bench_dir/lib.sh"
+
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-15s} THREADS=${THREADS:-2} CONNECTIONS=${CONNECTIONS:-64}
+SIZES=${SIZES:-1024 65536} WARMUP=${WARMUP:-2s} PAUSE=${PAUSE:-1}
+express_ref=${EXPRESS_REFERENCE:-/work/shared/reference/express}
+path=/webhooks/groq
+
+work=$(mktemp -d)
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+GROQ_WEBHOOK_SECRET=bench-$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+export GROQ_WEBHOOK_SECRET
+
+need_wrk
+build_tools
+build_caddy
+start_upstream
+start_caddy a ""
+url_a=http://127.0.0.1:$caddy_port$path
+start_caddy b "$webhook_directive"
+url_b=http://127.0.0.1:$caddy_port$path
+variants="a b"
+
+if [ -d "$express_ref" ]; then
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		say "installing node and npm (Debian packages)"
+		DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
+	fi
+	mkdir "$work/express"
+	cp "$express_ref/server.js" "$express_ref/package.json" "$express_ref/package-lock.json" "$work/express/"
+	(cd "$work/express" && npm ci --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1 ||
+		{ cat "$work/npm.log" >&2; die "npm ci failed for the Express reference"; }
+	express_port=$(free_port)
+	(cd "$work/express" && NODE_ENV=production WEBHOOK_SECRET=$GROQ_WEBHOOK_SECRET PORT=$express_port \
+		PROXY_UPSTREAM=http://127.0.0.1:$upstream_port exec node server.js) >"$work/express.log" 2>&1 &
+	pids+=("$!")
+	wait_port "$express_port" "$!" || die "express did not start: $(cat "$work/express.log")"
+	url_c=http://127.0.0.1:$express_port$path
+	variants="a b c"
+	say "express reference: node $(node --version), $(cd "$work/express" && node -p 'require("express/package.json").version') (express)"
+else
+	say "EXPRESS_REFERENCE=$express_ref not found: skipping variant c (no b/c ratio)"
+fi
+
+rate_cap() {
+	local var=RATE_CAP_$1
+	if [ -n "${!var:-}" ]; then echo "${!var}"
+	elif [ "$1" -le 4096 ]; then echo 25000
+	elif [ "$1" -le 65536 ]; then echo 8000
+	else echo 1500; fi
+}
+
+results=$work/results.tsv
+: >"$results"
+# measure ROUND VARIANT SIZE DURATION: one wrk run, appended to $results.
+measure() {
+	local round=$1 variant=$2 size=$3 duration=$4 url events fields counters
+	url=url_$variant
+	url=${!url}
+	events=$work/events
+	sign_events "$size" $(($(seconds "$duration") * $(rate_cap "$size"))) "$events"
+	upstream_counters reset >/dev/null
+	fields=$(run_wrk "$url" "$events" "$CONNECTIONS" "$duration" "$work/wrk.$round.$variant.$size.log")
+	sleep 0.5 # requests wrk abandoned at the deadline may still reach the upstream
+	counters=$(upstream_counters count)
+	printf 'run\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$size" "$fields" "$counters" >>"$results"
+	python3 "$bench_dir/report.py" --last "$results" >&2
+	if [ "$variant" = b ]; then
+		local code after
+		code=$(forged_status "$url")
+		after=$(upstream_counters count)
+		printf 'forged\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$size" "$code" \
+			"$((${after%% *} - ${counters%% *}))" >>"$results"
+	fi
+	rm -f "$events"
+	sleep "$PAUSE"
+}
+
+say "a=$url_a b=$url_b${url_c:+ c=$url_c} upstream=127.0.0.1:$upstream_port; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, sizes $SIZES"
+if [ "$WARMUP" != 0 ]; then
+	for size in $SIZES; do
+		for v in $variants; do measure 0 "$v" "$size" "$WARMUP"; done
+	done
+fi
+for round in $(seq "$ROUNDS"); do
+	for size in $SIZES; do
+		for v in $variants; do measure "$round" "$v" "$size" "$DURATION"; done
+	done
+done
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS, $ROUNDS x $DURATION per variant and size, interleaved; $(nproc) CPUs shared by wrk, Caddy, the upstream${url_c:+ and node}"
+python3 "$bench_dir/report.py" "$results"

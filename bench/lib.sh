@@ -1,0 +1,131 @@
+# lib.sh: helpers shared by bench/e2e.sh and bench/memory.sh (sourced, not run).
+# They build the plugin's Caddy, the signer and the upstream into $work, start
+# processes on free loopback ports (killed on exit), sign events and run wrk.
+# Callers set: $work (a mktemp -d), $repo (the repository root), $bench_dir.
+# shellcheck shell=bash disable=SC2034,SC2154
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+pids=()
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ -n "${KEEP_WORK:-}" ]; then say "kept $work"; else rm -rf "$work"; fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_port PORT PID: until 127.0.0.1:PORT accepts connections (PID must stay alive).
+wait_port() {
+	local _
+	for _ in $(seq 200); do
+		kill -0 "$2" 2>/dev/null || return 1
+		python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# seconds DURATION: wrk's 15s / 2m / 1h / 15 as whole seconds.
+seconds() {
+	case $1 in
+	*s) echo "${1%s}" ;; *m) echo $((${1%m} * 60)) ;; *h) echo $((${1%h} * 3600)) ;; *) echo "$1" ;;
+	esac
+}
+
+need_wrk() {
+	command -v wrk >/dev/null 2>&1 && return
+	say "installing wrk (Debian package)"
+	DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
+}
+
+# build_tools: $work/signer and $work/upstream from bench/.
+build_tools() {
+	(cd "$repo" && go build -o "$work/signer" ./bench/signer && go build -o "$work/upstream" ./bench/upstream)
+}
+
+# build_caddy: sets $caddy. CADDY_BIN reuses a binary; CADDY_BUILD=go builds
+# ./cmd/caddy; the default is the pinned xcaddy, as .ci/run and users do.
+build_caddy() {
+	if [ -n "${CADDY_BIN:-}" ]; then
+		caddy=$CADDY_BIN
+	elif [ "${CADDY_BUILD:-xcaddy}" = go ]; then
+		say "building caddy: go build ./cmd/caddy"
+		(cd "$repo" && go build -o "$work/caddy" ./cmd/caddy)
+		caddy=$work/caddy
+	else
+		say "building caddy: go tool xcaddy build (pinned in go.mod)"
+		(
+			cd "$repo"
+			caddy_version=$(go list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
+			module=$(go list -m)
+			first_proxy=$(go env GOPROXY)
+			first_proxy=${first_proxy%%[,|]*}
+			GOPROXY="$first_proxy|off" go tool xcaddy build "$caddy_version" --with "$module=." --output "$work/caddy"
+		) >"$work/xcaddy.log" 2>&1 || { cat "$work/xcaddy.log" >&2; die "xcaddy build failed"; }
+		caddy=$work/caddy
+	fi
+	"$caddy" list-modules | grep -qx 'http.handlers.groq_webhook' || die "$caddy has no groq_webhook module"
+}
+
+# start_upstream: sets $upstream_port, $upstream_pid.
+start_upstream() {
+	upstream_port=$(free_port)
+	"$work/upstream" -port "$upstream_port" >"$work/upstream.log" 2>&1 &
+	upstream_pid=$!
+	pids+=("$upstream_pid")
+	wait_port "$upstream_port" "$upstream_pid" || die "upstream did not start: $(cat "$work/upstream.log")"
+}
+
+# start_caddy NAME DIRECTIVES: a site on a free port proxying to the upstream,
+# with DIRECTIVES before reverse_proxy; sets $caddy_port, $caddy_pid.
+start_caddy() {
+	caddy_port=$(free_port)
+	printf '{\n\tadmin off\n}\nhttp://127.0.0.1:%s {\n%s\treverse_proxy 127.0.0.1:%s\n}\n' \
+		"$caddy_port" "$2" "$upstream_port" >"$work/Caddyfile.$1"
+	XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg \
+		"$caddy" run --config "$work/Caddyfile.$1" --adapter caddyfile >"$work/caddy.$1.log" 2>&1 &
+	caddy_pid=$!
+	pids+=("$caddy_pid")
+	wait_port "$caddy_port" "$caddy_pid" || die "caddy ($1) did not start: $(cat "$work/caddy.$1.log")"
+}
+
+webhook_directive=$'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t}\n'
+
+# upstream_counters reset|count: the upstream's counters as "requests bytes verified".
+upstream_counters() {
+	local method=GET
+	[ "$1" = reset ] && method=POST
+	curl -fsS -X "$method" "http://127.0.0.1:$upstream_port/__bench/$1" |
+		python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["requests"], c["bytes"], c["verified"])'
+}
+
+# next_event: the first event id of the next batch; ids never repeat in one run.
+next_event=0
+# sign_events SIZE COUNT FILE: COUNT (at most MAX_EVENTS, default 1000000)
+# fresh signed events of SIZE bytes.
+sign_events() {
+	local count=$(($2 < ${MAX_EVENTS:-1000000} ? $2 : ${MAX_EVENTS:-1000000}))
+	"$work/signer" -size "$1" -count "$count" -start "$next_event" -out "$3"
+	next_event=$((next_event + count))
+}
+
+# run_wrk URL EVENTS CONNECTIONS DURATION LOG: prints wrk's BENCH fields.
+run_wrk() {
+	BENCH_EVENTS=$2 BENCH_THREADS=${THREADS:-2} wrk -t"${THREADS:-2}" -c"$3" -d"$4" \
+		--timeout "${WRK_TIMEOUT:-10s}" --latency -s "$bench_dir/signed.lua" "$1" >"$5" 2>&1 ||
+		{ cat "$5" >&2; die "wrk failed"; }
+	grep '^BENCH ' "$5" | sed 's/^BENCH //' || { cat "$5" >&2; die "wrk printed no BENCH line"; }
+}
+
+# forged_status URL: the status of a well-formed request signed with a wrong secret.
+forged_status() {
+	local ts body sig
+	ts=$(date +%s)
+	body="{\"id\":\"evt_forged_$RANDOM$RANDOM\",\"type\":\"bench.forged\"}"
+	sig=$(printf '%s.%s' "$ts" "$body" | python3 -c 'import hmac,hashlib,sys; print(hmac.new(b"not-the-bench-secret-0000", sys.stdin.buffer.read(), hashlib.sha256).hexdigest())')
+	curl -sS -o /dev/null -w '%{http_code}' -X POST "$1" -H 'Content-Type: application/json' \
+		-H "X-Groq-Timestamp: $ts" -H "X-Groq-Signature: $sig" --data-binary "$body"
+}
