@@ -34,17 +34,7 @@ SIZES=${SIZES:-1024 65536} WARMUP=${WARMUP:-2s} PAUSE=${PAUSE:-1}
 express_ref=${EXPRESS_REFERENCE:-/work/shared/reference/express}
 path=/webhooks/groq
 
-work=$(mktemp -d)
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-GROQ_WEBHOOK_SECRET=bench-$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-export GROQ_WEBHOOK_SECRET
-
-need_wrk
-build_tools
-build_caddy
-start_upstream
+bench_setup
 start_caddy a ""
 url_a=http://127.0.0.1:$caddy_port$path
 start_caddy b "$webhook_directive"

@@ -1,7 +1,7 @@
 # lib.sh: helpers shared by bench/e2e.sh and bench/memory.sh (sourced, not run).
 # They build the plugin's Caddy, the signer and the upstream into $work, start
 # processes on free loopback ports (killed on exit), sign events and run wrk.
-# Callers set: $work (a mktemp -d), $repo (the repository root), $bench_dir.
+# Callers set $repo (the repository root) and $bench_dir; bench_setup sets $work.
 # shellcheck shell=bash disable=SC2034,SC2154
 
 say() { printf '%s\n' "$*" >&2; }
@@ -13,6 +13,20 @@ cleanup() {
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 	if [ -n "${KEEP_WORK:-}" ]; then say "kept $work"; else rm -rf "$work"; fi
+}
+
+# bench_setup: the start both scripts share: $work, the exit trap, a fresh
+# secret, wrk, the signer and upstream, Caddy, and the upstream running.
+bench_setup() {
+	work=$(mktemp -d)
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	GROQ_WEBHOOK_SECRET=bench-$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+	export GROQ_WEBHOOK_SECRET
+	need_wrk
+	build_tools
+	build_caddy
+	start_upstream
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -28,17 +28,7 @@ ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-5s} CONNECTIONS=${CONNECTIONS:-256} THR
 SIZE=${SIZE:-1048576} IDLE=${IDLE:-3} SAMPLE_MS=${SAMPLE_MS:-50} TOLERANCE=${TOLERANCE:-1.25}
 RATE_CAP=${RATE_CAP:-800} WRK_TIMEOUT=${WRK_TIMEOUT:-30s} BOUND=${BOUND:-4}
 
-work=$(mktemp -d)
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-GROQ_WEBHOOK_SECRET=bench-$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-export GROQ_WEBHOOK_SECRET
-
-need_wrk
-build_tools
-build_caddy
-start_upstream
+bench_setup
 directive=$'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n'
 [ -n "${MAX_BODY:-}" ] && directive+=$'\t\tmax_body '"$MAX_BODY"$'\n'
 directive+=$'\t}\n'
