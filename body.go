@@ -16,61 +16,49 @@ import (
 // memory. The buffers they are read into are recycled: at a 64 KiB body, a
 // fresh buffer per request costs more than the HMAC.
 
-// bodyBuffers holds *requestBody values whose buffers are free for reuse.
+// bodyBuffers holds *bodyBuffer values free for reuse.
 var bodyBuffers sync.Pool
 
 // maxPooledBuffer is the largest buffer kept for reuse; bigger ones are left
 // to the garbage collector.
 const maxPooledBuffer = 4 << 20
 
-// requestBody is a body read into a reusable buffer. The buffer goes back to
-// bodyBuffers once the handler is done with the request and every reader
-// handed to the next handler has been closed (reverse_proxy's transport
-// closes the body once it has sent it). A reader that is never closed
-// leaves the buffer to the garbage collector, so a buffer is never reused
-// while anyone can still read it.
+type bodyBuffer struct{ b []byte }
+
+// requestBody is one request's body, read into a reusable buffer. The
+// buffer goes back to bodyBuffers once the handler is done with the request
+// and every reader handed to the next handler has been closed
+// (reverse_proxy's transport closes the body once it has sent it). A reader
+// that is never closed leaves the buffer to the garbage collector, so a
+// buffer is never reused while anyone can still read it. A requestBody is
+// never reused itself: a GetBody kept past the request finds it released.
 type requestBody struct {
-	buf []byte
-
-	// getBody hands out further readers, for a transport's retry. It is
-	// bound once, when the requestBody is made, and outlives reuse: the
-	// handler unsets Request.GetBody before it returns.
-	getBody func() (io.ReadCloser, error)
-
 	mu      sync.Mutex
-	holders int  // open readers, plus one while the handler runs
-	live    bool // false once the buffer is free for reuse
+	buf     *bodyBuffer // nil for an empty body, and once released
+	holders int         // open readers, plus one while the handler runs
 }
 
-// newRequestBody returns an empty requestBody with room for size bytes,
-// held by the caller.
-func newRequestBody(size int64) *requestBody {
-	b, _ := bodyBuffers.Get().(*requestBody)
-	if b == nil {
-		b = new(requestBody)
-		b.getBody = b.newReader
+// bytes returns the body; it is valid while the caller holds the body.
+func (b *requestBody) bytes() []byte {
+	if b.buf == nil {
+		return nil
 	}
-	if int64(cap(b.buf)) < size {
-		b.buf = make([]byte, 0, size)
-	}
-	b.buf = b.buf[:0]
-	b.holders, b.live = 1, true
-	return b
+	return b.buf.b
 }
 
-// reader returns a reader over the body, held until it is closed. The
-// handler gives the first one its own storage.
-func (b *requestBody) reader(into *bodyReader) {
+// hold gives first a hold on the body and makes it a reader of it.
+func (b *requestBody) hold(first *bodyReader) {
 	b.mu.Lock()
 	b.holders++
 	b.mu.Unlock()
-	*into = bodyReader{body: b}
+	*first = bodyReader{body: b}
 }
 
+// newReader is the request's GetBody, for a transport's retry.
 func (b *requestBody) newReader() (io.ReadCloser, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.live {
+	if b.buf == nil {
 		return nil, errBodyReleased
 	}
 	b.holders++
@@ -80,14 +68,18 @@ func (b *requestBody) newReader() (io.ReadCloser, error) {
 // release drops one hold; the last one frees the buffer.
 func (b *requestBody) release() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.holders--
-	free := b.holders == 0
-	if free {
-		b.live = false
+	if b.holders > 0 || b.buf == nil {
+		return
 	}
-	b.mu.Unlock()
-	if free && cap(b.buf) <= maxPooledBuffer {
-		bodyBuffers.Put(b)
+	recycle(b.buf)
+	b.buf = nil
+}
+
+func recycle(buf *bodyBuffer) {
+	if cap(buf.b) <= maxPooledBuffer {
+		bodyBuffers.Put(buf)
 	}
 }
 
@@ -108,10 +100,10 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	if r.closed {
 		return 0, http.ErrBodyReadAfterClose
 	}
-	if r.off >= len(b.buf) {
+	if r.off >= len(b.buf.b) {
 		return 0, io.EOF
 	}
-	n := copy(p, b.buf[r.off:])
+	n := copy(p, b.buf.b[r.off:])
 	r.off += n
 	return n, nil
 }
@@ -127,16 +119,17 @@ func (r *bodyReader) Close() error {
 	return nil
 }
 
-// readBody reads the whole body, at most MaxBody bytes, into a reusable
-// buffer sized from the Content-Length, hashing it in the same pass. A
-// declared length over MaxBody is refused before anything is read. It
-// returns nil for an empty body.
-func (h *Handler) readBody(r *http.Request, digest io.Writer) (*requestBody, error) {
+// readBody reads the whole body, at most MaxBody bytes, into body (whose
+// caller then holds it), hashing it in the same pass. The buffer is sized
+// from the Content-Length, and a declared length over MaxBody is refused
+// before anything is read. An empty body leaves body without a buffer.
+func (h *Handler) readBody(r *http.Request, digest io.Writer, body *requestBody) error {
+	body.holders = 1
 	if r.ContentLength > h.MaxBody {
-		return nil, ErrBodyTooLarge
+		return ErrBodyTooLarge
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, nil
+		return nil
 	}
 	size := int64(bytes.MinRead)
 	if r.ContentLength > 0 {
@@ -145,29 +138,35 @@ func (h *Handler) readBody(r *http.Request, digest io.Writer) (*requestBody, err
 	// One byte of room past the end lets the read that finds the end of
 	// the body land without growing the buffer.
 	limit := h.MaxBody + 1
-	body := newRequestBody(min(size+1, limit, maxPreallocation))
-	buf := body.buf
+	buf, _ := bodyBuffers.Get().(*bodyBuffer)
+	if buf == nil {
+		buf = new(bodyBuffer)
+	}
+	if want := min(size+1, limit, maxPreallocation); int64(cap(buf.b)) < want {
+		buf.b = make([]byte, 0, want)
+	}
+	b := buf.b[:0]
 	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
 		}
-		n, err := r.Body.Read(buf[len(buf):min(int64(cap(buf)), limit)])
-		digest.Write(buf[len(buf) : len(buf)+n])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > h.MaxBody {
+		n, err := r.Body.Read(b[len(b):min(int64(cap(b)), limit)])
+		digest.Write(b[len(b) : len(b)+n])
+		b = b[:len(b)+n]
+		buf.b = b
+		switch {
+		case int64(len(b)) > h.MaxBody:
 			err = ErrBodyTooLarge
-		} else if err == io.EOF {
+		case err == io.EOF && len(b) == 0:
+			recycle(buf)
+			return nil
+		case err == io.EOF:
 			body.buf = buf
-			if len(buf) == 0 {
-				body.release()
-				return nil, nil
-			}
-			return body, nil
+			return nil
 		}
 		if err != nil {
-			body.buf = buf
-			body.release()
-			return nil, readError(err)
+			recycle(buf)
+			return readError(err)
 		}
 	}
 }
@@ -187,18 +186,18 @@ func readError(err error) error {
 // transport read it again through GetBody.
 func forwardBody(r *http.Request, body *requestBody, first *bodyReader) {
 	r.TransferEncoding = nil
-	if body == nil {
+	if body.buf == nil {
 		r.ContentLength = 0
 		r.Body = http.NoBody
 		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 		setContentLength(r.Header, 0)
 		return
 	}
-	body.reader(first)
-	r.ContentLength = int64(len(body.buf))
+	body.hold(first)
+	r.ContentLength = int64(len(body.buf.b))
 	r.Body = first
-	r.GetBody = body.getBody
-	setContentLength(r.Header, len(body.buf))
+	r.GetBody = body.newReader
+	setContentLength(r.Header, len(body.buf.b))
 }
 
 // setContentLength sets the Content-Length header to n, leaving it alone

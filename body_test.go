@@ -15,8 +15,8 @@ func readIntoBody(t *testing.T, s string) *requestBody {
 	t.Helper()
 	h := &Handler{MaxBody: 1 << 20}
 	r, _ := http.NewRequest(http.MethodPost, "/", strings.NewReader(s))
-	body, err := h.readBody(r, io.Discard)
-	if err != nil {
+	body := new(requestBody)
+	if err := h.readBody(r, io.Discard, body); err != nil {
 		t.Fatal(err)
 	}
 	return body
@@ -45,14 +45,14 @@ func TestRequestBodyLifetime(t *testing.T) {
 			b.release()
 		}, true},
 		{"retry reader still open", func(b *requestBody, first *bodyReader) {
-			if _, err := b.getBody(); err != nil {
+			if _, err := b.newReader(); err != nil {
 				t.Fatal(err)
 			}
 			first.Close()
 			b.release()
 		}, false},
 		{"retry reader closed too", func(b *requestBody, first *bodyReader) {
-			again, err := b.getBody()
+			again, err := b.newReader()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,10 +65,10 @@ func TestRequestBodyLifetime(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := readIntoBody(t, `{"id":"evt_1"}`)
 			var first bodyReader
-			b.reader(&first)
+			b.hold(&first)
 			tt.steps(b, &first)
 			b.mu.Lock()
-			freed := !b.live
+			freed := b.buf == nil
 			b.mu.Unlock()
 			if freed != tt.wantFreed {
 				t.Fatalf("buffer free for reuse = %v, want %v", freed, tt.wantFreed)
@@ -80,7 +80,7 @@ func TestRequestBodyLifetime(t *testing.T) {
 func TestBodyReaderAfterRelease(t *testing.T) {
 	b := readIntoBody(t, "signed bytes")
 	var first bodyReader
-	b.reader(&first)
+	b.hold(&first)
 	got, err := io.ReadAll(&first)
 	if err != nil || string(got) != "signed bytes" {
 		t.Fatalf("read %q, %v", got, err)
@@ -90,8 +90,15 @@ func TestBodyReaderAfterRelease(t *testing.T) {
 		t.Fatalf("read after close: %v, want ErrBodyReadAfterClose", err)
 	}
 	b.release()
-	if _, err := b.getBody(); !errors.Is(err, errBodyReleased) {
+	if _, err := b.newReader(); !errors.Is(err, errBodyReleased) {
 		t.Fatalf("GetBody after release: %v, want errBodyReleased", err)
+	}
+	// The buffer now serves another request: the first one's GetBody, if
+	// someone kept it, still finds its own body released.
+	other := readIntoBody(t, "another request's bytes")
+	defer other.release()
+	if _, err := b.newReader(); !errors.Is(err, errBodyReleased) {
+		t.Fatalf("kept GetBody after the buffer was reused: %v, want errBodyReleased", err)
 	}
 }
 
@@ -107,14 +114,14 @@ func TestBodyReadersConcurrent(t *testing.T) {
 				want := bytes.Repeat([]byte{byte('a' + g)}, 1+(i*977)%70000)
 				h := &Handler{MaxBody: 1 << 20}
 				r, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(want))
-				b, err := h.readBody(r, io.Discard)
-				if err != nil {
+				b := new(requestBody)
+				if err := h.readBody(r, io.Discard, b); err != nil {
 					t.Error(err)
 					return
 				}
 				var first bodyReader
-				b.reader(&first)
-				again, _ := b.getBody()
+				b.hold(&first)
+				again, _ := b.newReader()
 				b.release()
 				for _, rd := range []io.ReadCloser{&first, again} {
 					got, err := io.ReadAll(rd)

@@ -32,7 +32,7 @@ func BenchmarkMemoryStore(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for _, key := range keys[s.MaxEntries:] {
-		if c, _ := s.Claim(ctx, key, newToken(), lease); c.State != Claimed {
+		if c, _ := s.Claim(ctx, key, "token", lease); c.State != Claimed {
 			b.Fatalf("claim of %s: %v", key, c.State)
 		}
 		s.Commit(ctx, key, ttl)

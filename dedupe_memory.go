@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -72,11 +73,11 @@ func (s *MemoryStore) Cleanup() error {
 // Claim implements Store.
 func (s *MemoryStore) Claim(_ context.Context, key, token string, lease time.Duration) (Claim, error) {
 	now := s.now().UnixNano()
-	shard, k := s.table.locate(key)
-	tok := s.table.hashToken(token)
-	shard.mu.Lock()
-	defer shard.mu.Unlock()
-	if e, ok := shard.entries[k]; ok && now < e.expires {
+	t := s.table
+	k, tok := t.hashKey(key), t.hashToken(token)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[k]; ok && now < e.expires {
 		switch {
 		case e.delivered:
 			return Claim{State: Delivered}, nil
@@ -84,51 +85,57 @@ func (s *MemoryStore) Claim(_ context.Context, key, token string, lease time.Dur
 			return Claim{State: InProgress, RetryAfter: time.Duration(e.expires - now)}, nil
 		}
 	}
-	shard.entries[k] = memoryEntry{expires: now + int64(lease), token: tok}
+	t.entries[k] = memoryEntry{expires: expiry(now, lease), token: tok}
 	return Claim{State: Claimed}, nil
 }
 
 // Commit implements Store.
 func (s *MemoryStore) Commit(_ context.Context, key string, ttl time.Duration) error {
-	expires := s.now().UnixNano() + int64(ttl)
-	shard, k := s.table.locate(key)
-	shard.mu.Lock()
-	defer shard.mu.Unlock()
-	shard.entries[k] = memoryEntry{expires: expires, delivered: true}
-	shard.remember(k, expires)
+	expires := expiry(s.now().UnixNano(), ttl)
+	t := s.table
+	k := t.hashKey(key)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.entries[k] = memoryEntry{expires: expires, delivered: true}
+	t.remember(k, expires)
 	return nil
 }
 
 // Release implements Store.
 func (s *MemoryStore) Release(_ context.Context, key, token string) error {
-	shard, k := s.table.locate(key)
-	tok := s.table.hashToken(token)
-	shard.mu.Lock()
-	defer shard.mu.Unlock()
-	if e, ok := shard.entries[k]; ok && !e.delivered && e.token == tok {
-		delete(shard.entries, k)
+	t := s.table
+	k, tok := t.hashKey(key), t.hashToken(token)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[k]; ok && !e.delivered && e.token == tok {
+		delete(t.entries, k)
 	}
 	return nil
+}
+
+// expiry is now plus d in unix nanoseconds, saturating instead of wrapping
+// for a duration that would pass the year 2262.
+func expiry(now int64, d time.Duration) int64 {
+	if int64(d) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(d)
 }
 
 // memoryTable is the state behind the memory stores of one size. Keys and
 // tokens are kept as 128- and 64-bit hashes under seeds of this process, so
 // that nothing in the table holds a pointer: the garbage collector never
-// scans it, however many ids it remembers.
+// scans it, however many ids it remembers. Deliveries are also queued in a
+// ring, oldest first; once it holds maxEntries, the oldest is forgotten.
+// Claims are not queued, so they are never forgotten early.
 type memoryTable struct {
-	seeds  [3]maphash.Seed // two for keys, one for tokens
-	shards []memoryShard
-}
+	seeds      [3]maphash.Seed // two for keys, one for tokens
+	maxEntries int
 
-// memoryShard is one lock's worth of the table. Its deliveries are also
-// queued in a ring, oldest first; when the ring is full, the oldest is
-// forgotten. Claims are not queued, so they are never forgotten early.
-type memoryShard struct {
 	mu      sync.Mutex
 	entries map[keyHash]memoryEntry
-	ring    []ringSlot
-	next    int // where the next delivery goes, over the oldest
-	queued  int // slots in use
+	ring    []ringSlot // grows to maxEntries, then wraps
+	next    int        // once full, where the next delivery goes, over the oldest
 }
 
 type keyHash [2]uint64
@@ -148,26 +155,10 @@ type ringSlot struct {
 	expires int64
 }
 
-// shardTarget is the number of deliveries a shard aims to hold: shards
-// are added while each would still hold that many, up to maxShards.
-const (
-	shardTarget = 1024
-	maxShards   = 64
-)
-
 func newMemoryTable(maxEntries int) *memoryTable {
-	shards := 1
-	for shards < maxShards && maxEntries/(2*shards) >= shardTarget {
-		shards *= 2
-	}
-	t := &memoryTable{shards: make([]memoryShard, shards)}
+	t := &memoryTable{maxEntries: maxEntries, entries: make(map[keyHash]memoryEntry)}
 	for i := range t.seeds {
 		t.seeds[i] = maphash.MakeSeed()
-	}
-	size := (maxEntries + shards - 1) / shards
-	for i := range t.shards {
-		t.shards[i].entries = make(map[keyHash]memoryEntry)
-		t.shards[i].ring = make([]ringSlot, size)
 	}
 	return t
 }
@@ -175,42 +166,39 @@ func newMemoryTable(maxEntries int) *memoryTable {
 // Destruct implements caddy.Destructor; a table holds no goroutines or files.
 func (*memoryTable) Destruct() error { return nil }
 
-func (t *memoryTable) locate(key string) (*memoryShard, keyHash) {
-	k := keyHash{maphash.String(t.seeds[0], key), maphash.String(t.seeds[1], key)}
-	return &t.shards[k[0]%uint64(len(t.shards))], k
+func (t *memoryTable) hashKey(key string) keyHash {
+	return keyHash{maphash.String(t.seeds[0], key), maphash.String(t.seeds[1], key)}
 }
 
-// hashToken never returns 0, which would match a delivery's empty token.
+// hashToken never returns 0, the token of a delivery.
 func (t *memoryTable) hashToken(token string) uint64 {
 	return maphash.String(t.seeds[2], token) | 1
 }
 
 // remember queues a delivery, forgetting the oldest one if the ring is full.
-func (s *memoryShard) remember(k keyHash, expires int64) {
-	if s.queued == len(s.ring) {
-		old := s.ring[s.next]
-		if e, ok := s.entries[old.key]; ok && e.delivered && e.expires == old.expires {
-			delete(s.entries, old.key)
-		}
-	} else {
-		s.queued++
+func (t *memoryTable) remember(k keyHash, expires int64) {
+	slot := ringSlot{key: k, expires: expires}
+	if len(t.ring) < t.maxEntries {
+		t.ring = append(t.ring, slot)
+		return
 	}
-	s.ring[s.next] = ringSlot{key: k, expires: expires}
-	s.next = (s.next + 1) % len(s.ring)
+	old := t.ring[t.next]
+	if e, ok := t.entries[old.key]; ok && e.delivered && e.expires == old.expires {
+		delete(t.entries, old.key)
+	}
+	t.ring[t.next] = slot
+	t.next = (t.next + 1) % len(t.ring)
 }
 
 // counts tells how many entries and deliveries the table holds.
 func (t *memoryTable) counts() (entries, delivered int) {
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		for _, e := range s.entries {
-			entries++
-			if e.delivered {
-				delivered++
-			}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.entries {
+		entries++
+		if e.delivered {
+			delivered++
 		}
-		s.mu.Unlock()
 	}
 	return entries, delivered
 }

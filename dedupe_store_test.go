@@ -3,6 +3,7 @@ package groqwebhook
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -403,6 +404,45 @@ func TestMemoryStoreEvictsDeliveredNotClaims(t *testing.T) {
 	if entries != maxEntries+len(claims) {
 		t.Errorf("entries = %d, want %d", entries, maxEntries+len(claims))
 	}
+}
+
+// TestMemoryStoreForgetsOnlyWhenFull: it remembers exactly max_entries
+// deliveries, and forgets the oldest first.
+func TestMemoryStoreForgetsOnlyWhenFull(t *testing.T) {
+	const maxEntries = 20_000
+	s := newTestMemoryStore(t, maxEntries+1) // a pool entry of this test's own
+	s.table.maxEntries = maxEntries
+	key := func(i int) string { return storeKey(t, "d:"+strconv.Itoa(i)) }
+	for i := range maxEntries {
+		mustCommit(t, s, key(i), time.Hour)
+	}
+	if _, delivered := s.table.counts(); delivered != maxEntries {
+		t.Fatalf("%d of %d deliveries remembered", delivered, maxEntries)
+	}
+	for i := range maxEntries / 2 {
+		mustCommit(t, s, key(maxEntries+i), time.Hour)
+	}
+	for i := range maxEntries + maxEntries/2 {
+		want := Delivered
+		if i < maxEntries/2 {
+			want = Claimed
+		}
+		if c := mustClaim(t, s, key(i), "b", storeTestLease); c.State != want {
+			t.Fatalf("delivery %d of %d: %s, want %s", i, maxEntries+maxEntries/2, stateName(c.State), stateName(want))
+		}
+	}
+}
+
+// TestMemoryStoreLongDurations: a ttl or lease too long to add to the
+// clock in nanoseconds lasts for ever, rather than wrapping into the past.
+func TestMemoryStoreLongDurations(t *testing.T) {
+	s := newTestMemoryStore(t, 100)
+	forever := time.Duration(math.MaxInt64)
+	wantClaim(t, s, storeKey(t, "ttl"), "a", storeTestLease, Claimed)
+	mustCommit(t, s, storeKey(t, "ttl"), 100_000*24*time.Hour)
+	wantClaim(t, s, storeKey(t, "ttl"), "b", storeTestLease, Delivered)
+	wantClaim(t, s, storeKey(t, "lease"), "a", forever, Claimed)
+	wantClaim(t, s, storeKey(t, "lease"), "b", storeTestLease, InProgress)
 }
 
 // TestMemoryStoreRedeliveredKeepsNewest: a key delivered again is queued

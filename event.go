@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // event holds the fields of a webhook event that the handler uses.
@@ -167,11 +168,12 @@ func endsLiteral(c byte) bool {
 }
 
 // unescape returns the text of a quoted JSON string: the bytes between the
-// quotes when there is no escape, which is the common case, else a decoded
-// copy.
+// quotes when they are valid UTF-8 with no escape, which is the common case,
+// else a copy decoded as encoding/json decodes it (invalid UTF-8 becomes
+// U+FFFD), so that the handler sees what a backend sees.
 func unescape(quoted []byte) ([]byte, bool) {
 	text := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(text, '\\') < 0 {
+	if bytes.IndexByte(text, '\\') < 0 && utf8.Valid(text) {
 		return text, true
 	}
 	var decoded string

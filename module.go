@@ -220,21 +220,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl.Set("http.groq_webhook.verified", false)
 
 	v, err := h.verify(r)
-	if v.body != nil {
-		defer v.body.release()
+	d := v.delivery
+	if d != nil {
+		defer d.body.release()
 	}
 	if err != nil {
 		if v.timestamp != "" {
 			repl.Set("http.groq_webhook.timestamp", v.timestamp)
 		}
-		if h.Mode == ModeShadow && v.forwardable {
-			return h.forwardUnverified(w, r, repl, err, v, next)
+		shadow := h.Mode == ModeShadow && v.forwardable
+		if v.bodyRead && (shadow || hasErrorRoutes(r)) {
+			// The body goes on, to the next handler or to handle_errors.
+			forwardBody(r, &d.body, &d.first)
+			defer func() { r.GetBody = nil }()
+		}
+		if shadow {
+			return h.forwardUnverified(w, r, repl, err, v.bodyRead, next)
 		}
 		return h.reject(w, r, repl, err, v.bodyRead)
 	}
 
-	// Everything the request carries on from here lives in one allocation.
-	d := &delivery{timestamp: placeholder(v.timestamp)}
+	d.timestamp = placeholder(v.timestamp)
 	d.headers[0] = "true"
 	r.Header[h.VerifiedHeader] = d.headers[0:1:1]
 	if id := headerSafe(v.event.ID); id != "" {
@@ -256,9 +262,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		c.Write(zap.String("event_id", d.headers[1]), zap.String("event_type", d.headers[2]), zap.String("secret", secret.label))
 	}
 
-	forwardBody(r, v.body, &d.body)
-	// The body's buffer is reused once this handler returns and its
-	// readers are closed: nothing may ask for another reader after that.
+	forwardBody(r, &d.body, &d.first)
+	// Once this handler returns, the body's buffer is reused as soon as its
+	// readers are closed: later handlers get no new reader.
 	defer func() { r.GetBody = nil }()
 	if h.Dedupe.store == nil {
 		verifiedTotal.Inc()
@@ -267,13 +273,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.deliverOnce(w, r, repl, h.Dedupe.key(v.event.ID, v.signature), next)
 }
 
-// delivery holds the values a verified request carries to the next
-// handler: those of the headers this handler sets, those of its
-// placeholders, and the body's first reader.
+// delivery is what a request that got as far as its body carries on, in
+// one allocation: the body and its first reader, and, once verified, the
+// values of the headers this handler sets and of its placeholders.
 type delivery struct {
+	body               requestBody
+	first              bodyReader
 	headers            [3]string // verified, event id, event type
 	id, typ, timestamp placeholder
-	body               bodyReader
 }
 
 // placeholder is a placeholder's value, set by pointer: a pointer goes into
@@ -292,20 +299,15 @@ type matchedSecret struct {
 // forwardUnverified is shadow mode's answer to a failed request: it is
 // logged and counted as a rejection would be, then forwarded marked as not
 // verified. Its body is still bounded by max_body.
-func (h *Handler) forwardUnverified(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, v verification, next caddyhttp.Handler) error {
-	body := v.body
-	if !v.bodyRead && r.Body != nil && r.Body != http.NoBody {
-		var readErr error
-		body, readErr = h.readBody(r, io.Discard)
+func (h *Handler) forwardUnverified(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, bodyRead bool, next caddyhttp.Handler) error {
+	if !bodyRead && r.Body != nil && r.Body != http.NoBody {
+		d := new(delivery)
+		readErr := h.readBody(r, io.Discard, &d.body)
+		defer d.body.release()
 		if readErr != nil {
 			return h.reject(w, r, repl, readErr, false)
 		}
-		if body != nil {
-			defer body.release()
-		}
-	}
-	if v.bodyRead || body != nil {
-		forwardBody(r, body, new(bodyReader))
+		forwardBody(r, &d.body, &d.first)
 		defer func() { r.GetBody = nil }()
 	}
 	h.logRejection(r, repl, err, "webhook failed verification; forwarded in shadow mode")
@@ -319,7 +321,7 @@ type verification struct {
 	secret    int       // index of the secret that matched
 	signature Signature // the candidate that matched
 	event     event
-	body      *requestBody // nil until read, and for an empty body
+	delivery  *delivery // once the headers passed: holds the body
 
 	// bodyRead is true once the body has been consumed.
 	bodyRead bool
@@ -328,8 +330,8 @@ type verification struct {
 	forwardable bool
 }
 
-// verify runs every check, cheapest first, reading the body into a
-// reusable buffer that the caller releases.
+// verify runs every check, cheapest first. Once the headers pass, it reads
+// the body into a delivery, whose body the caller then releases.
 func (h *Handler) verify(r *http.Request) (verification, error) {
 	if r.Method != http.MethodPost {
 		return verification{forwardable: true}, errMethodNotAllowed
@@ -343,9 +345,9 @@ func (h *Handler) verify(r *http.Request) (verification, error) {
 
 	digest := h.verifier.Begin(timestamp)
 	defer h.verifier.Release(digest)
-	v.body, err = h.readBody(r, digest)
-	if err != nil {
-		return verification{timestamp: timestamp}, err
+	v.delivery = new(delivery)
+	if err := h.readBody(r, digest, &v.delivery.body); err != nil {
+		return verification{timestamp: timestamp, delivery: v.delivery}, err
 	}
 	v.bodyRead = true
 	var candidate int
@@ -354,9 +356,7 @@ func (h *Handler) verify(r *http.Request) (verification, error) {
 		return v, err
 	}
 	v.signature = candidates[candidate]
-	if v.body != nil {
-		v.event = parseEvent(v.body.buf)
-	}
+	v.event = parseEvent(v.delivery.body.bytes())
 	return v, nil
 }
 

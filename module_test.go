@@ -533,3 +533,34 @@ http://localhost:{{port}} {
 		t.Fatalf("valid event: got %d, upstream %d requests", resp.Status, len(up.received()))
 	}
 }
+
+// TestHandleErrorsGetsRejectedBody routes rejections to an upstream of
+// their own (a quarantine, say): it must get the rejected request's body
+// whole, and nothing marking it verified.
+func TestHandleErrorsGetsRejectedBody(t *testing.T) {
+	quarantine := newUpstream(t)
+	port := freePort(t)
+	startCaddy(t, `
+http://127.0.0.1:{{port}} {
+	bind 127.0.0.1
+	groq_webhook {{secret}}
+	respond "forwarded"
+	handle_errors {
+		reverse_proxy {{quarantine}}
+	}
+}
+`, map[string]string{"port": strconv.Itoa(port), "secret": testSecret, "quarantine": quarantine.addr()})
+	body := []byte(`{"id":"evt_forged","type":"resource.created","data":{"pad":"` + strings.Repeat("x", 5000) + `"}}`)
+	resp := do(t, signedRequest(t, fmt.Sprintf("http://127.0.0.1:%d/", port), "not-the-secret-0123456789abcdef", time.Now(), body))
+	if resp.Status != http.StatusOK || resp.Body != `{"upstream":true}` {
+		t.Fatalf("got %d %q, want the quarantine's answer", resp.Status, resp.Body)
+	}
+	got := quarantine.received()
+	if len(got) != 1 {
+		t.Fatalf("quarantine got %d requests, want 1", len(got))
+	}
+	wantBody(t, got[0], body)
+	if v := got[0].Header.Get(DefaultVerifiedHeader); v != "" {
+		t.Errorf("quarantine got %s: %q", DefaultVerifiedHeader, v)
+	}
+}
