@@ -17,15 +17,6 @@ import (
 // test looks at them again.
 const storeTestLease = 10 * time.Second
 
-// storeTestContext returns a Caddy context like the one a config load gives
-// a module, cancelled when the test ends.
-func storeTestContext(t *testing.T) caddy.Context {
-	t.Helper()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // newTestMemoryStore provisions a memory store and cleans it up when the
 // test ends.
 func newTestMemoryStore(t *testing.T, maxEntries int) *MemoryStore {

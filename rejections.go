@@ -116,7 +116,7 @@ func hasErrorRoutes(r *http.Request) bool {
 		return false
 	}
 	for _, route := range srv.Errors.Routes {
-		if route.MatcherSets.AnyMatch(r) {
+		if matched, err := route.MatcherSets.AnyMatchWithError(r); err == nil && matched {
 			return true
 		}
 	}
