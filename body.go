@@ -1,10 +1,10 @@
 package groqwebhook
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/http"
 	"strconv"
 	"sync"
@@ -13,17 +13,60 @@ import (
 )
 
 // Request bodies are read whole, hashed in the same pass, and forwarded from
-// memory. The buffers they are read into are recycled: at a 64 KiB body, a
-// fresh buffer per request costs more than the HMAC.
+// memory. A body's buffer starts small and doubles as bytes arrive, each
+// size drawn from the budget (budget.go) before it is allocated, so memory
+// follows what clients actually sent, not what they announced. Buffers are
+// recycled by size: at a 64 KiB body, a fresh buffer per request costs more
+// than the HMAC, and a small body must not be charged for a big buffer.
 
-// bodyBuffers holds *bodyBuffer values free for reuse.
-var bodyBuffers sync.Pool
+const (
+	// initialBuffer is the most a body's first buffer holds.
+	initialBuffer = 64 << 10
 
-// maxPooledBuffer is the largest buffer kept for reuse; bigger ones are left
-// to the garbage collector.
-const maxPooledBuffer = 4 << 20
+	// Buffers of 1 KiB << i for i in 0..len(bodyBuffers)-1 are kept for
+	// reuse: up to 4 MiB. Bigger ones are left to the garbage collector.
+	minBufferShift = 10
+	maxBufferShift = 22
+)
+
+// bodyBuffers holds *bodyBuffer values free for reuse, by size.
+var bodyBuffers [maxBufferShift - minBufferShift + 1]sync.Pool
 
 type bodyBuffer struct{ b []byte }
+
+// bufferSize rounds n up to a size a buffer is made in: a power of two, at
+// least 1 KiB.
+func bufferSize(n int64) int64 {
+	if n <= 1<<minBufferShift {
+		return 1 << minBufferShift
+	}
+	return 1 << bits.Len64(uint64(n-1))
+}
+
+// bufferPool returns the pool for buffers of capacity c, or nil.
+func bufferPool(c int) *sync.Pool {
+	if c < 1<<minBufferShift || c > 1<<maxBufferShift || c&(c-1) != 0 {
+		return nil
+	}
+	return &bodyBuffers[bits.Len(uint(c))-1-minBufferShift]
+}
+
+// newBuffer returns an empty buffer of capacity size, reused if one is free.
+func newBuffer(size int64) *bodyBuffer {
+	if pool := bufferPool(int(size)); pool != nil {
+		if buf, _ := pool.Get().(*bodyBuffer); buf != nil {
+			return buf
+		}
+	}
+	return &bodyBuffer{b: make([]byte, 0, size)}
+}
+
+func recycle(buf *bodyBuffer) {
+	if pool := bufferPool(cap(buf.b)); pool != nil {
+		buf.b = buf.b[:0]
+		pool.Put(buf)
+	}
+}
 
 // requestBody is one request's body, read into a reusable buffer. The
 // buffer goes back to bodyBuffers once the handler is done with the request
@@ -36,6 +79,10 @@ type requestBody struct {
 	mu      sync.Mutex
 	buf     *bodyBuffer // nil for an empty body, and once released
 	holders int         // open readers, plus one while the handler runs
+
+	// Touched by the handler's goroutine alone.
+	charged int64   // bytes of the budget held for buf
+	probe   [1]byte // where a full buffer checks for one more byte
 }
 
 // bytes returns the body; it is valid while the caller holds the body.
@@ -77,10 +124,39 @@ func (b *requestBody) release() {
 	b.buf = nil
 }
 
-func recycle(buf *bodyBuffer) {
-	if cap(buf.b) <= maxPooledBuffer {
-		bodyBuffers.Put(buf)
+// finish ends the handler's hold. The budget gets the body's bytes back at
+// once: a reader still open (a transport finishing its write) holds them
+// only as long as it takes to close, and one never closed leaves them to
+// the garbage collector.
+func (b *requestBody) finish() {
+	releaseBuffered(b.charged)
+	b.charged = 0
+	b.release()
+}
+
+// grow moves the body into a buffer of capacity size, taken from the
+// budget first, and gives the old one back.
+func (b *requestBody) grow(size, limit int64) error {
+	if !acquireBuffered(size, limit) {
+		return errServerBusy
 	}
+	next := newBuffer(size)
+	if b.buf != nil {
+		next.b = append(next.b, b.buf.b...)
+		b.discard()
+	}
+	b.buf, b.charged = next, size
+	return nil
+}
+
+// discard frees what the body read, for a request that goes no further.
+func (b *requestBody) discard() {
+	if b.buf != nil {
+		recycle(b.buf)
+		b.buf = nil
+	}
+	releaseBuffered(b.charged)
+	b.charged = 0
 }
 
 var errBodyReleased = errors.New("request body already released")
@@ -120,9 +196,11 @@ func (r *bodyReader) Close() error {
 }
 
 // readBody reads the whole body, at most MaxBody bytes, into body (whose
-// caller then holds it), hashing it in the same pass. The buffer is sized
-// from the Content-Length, and a declared length over MaxBody is refused
-// before anything is read. An empty body leaves body without a buffer.
+// caller then holds it, and ends with finish), hashing it in the same pass.
+// A declared length over MaxBody, or over what is left of the budget, is
+// refused before anything is read; a body that outgrows either while it is
+// read is refused then, and what it held freed at once. An empty body
+// leaves body without a buffer.
 func (h *Handler) readBody(r *http.Request, digest io.Writer, body *requestBody) error {
 	body.holders = 1
 	if r.ContentLength > h.MaxBody {
@@ -131,48 +209,53 @@ func (h *Handler) readBody(r *http.Request, digest io.Writer, body *requestBody)
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil
 	}
-	size := int64(bytes.MinRead)
+	if r.ContentLength > 0 && !fitsBuffered(r.ContentLength, h.MaxBuffered) {
+		return errServerBusy
+	}
+	first := int64(initialBuffer)
 	if r.ContentLength > 0 {
-		size = r.ContentLength
+		first = min(first, r.ContentLength)
 	}
-	// One byte of room past the end lets the read that finds the end of
-	// the body land without growing the buffer.
-	limit := h.MaxBody + 1
-	buf, _ := bodyBuffers.Get().(*bodyBuffer)
-	if buf == nil {
-		buf = new(bodyBuffer)
+	if err := body.grow(bufferSize(min(first, h.MaxBody)), h.MaxBuffered); err != nil {
+		return err
 	}
-	if want := min(size+1, limit, maxPreallocation); int64(cap(buf.b)) < want {
-		buf.b = make([]byte, 0, want)
-	}
-	b := buf.b[:0]
 	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+		b := body.buf.b
+		room := min(int64(cap(b)), h.MaxBody)
+		var n int
+		var err error
+		if int64(len(b)) < room {
+			n, err = r.Body.Read(b[len(b):room])
+			digest.Write(b[len(b) : len(b)+n])
+			body.buf.b = b[:len(b)+n]
+		} else {
+			// Full: only a byte more says whether the body goes on, and
+			// a body that ends exactly here never grows.
+			n, err = r.Body.Read(body.probe[:])
+			if n > 0 {
+				if int64(len(b)) >= h.MaxBody {
+					err = ErrBodyTooLarge
+				} else if err = body.grow(min(bufferSize(int64(cap(b))+1), h.MaxBody), h.MaxBuffered); err == nil {
+					digest.Write(body.probe[:n])
+					body.buf.b = append(body.buf.b, body.probe[0])
+				}
+			}
 		}
-		n, err := r.Body.Read(b[len(b):min(int64(cap(b)), limit)])
-		digest.Write(b[len(b) : len(b)+n])
-		b = b[:len(b)+n]
-		buf.b = b
 		switch {
-		case int64(len(b)) > h.MaxBody:
-			err = ErrBodyTooLarge
-		case err == io.EOF && len(b) == 0:
-			recycle(buf)
+		case err == io.EOF && len(body.buf.b) == 0:
+			body.discard()
 			return nil
 		case err == io.EOF:
-			body.buf = buf
 			return nil
-		}
-		if err != nil {
-			recycle(buf)
+		case err != nil:
+			body.discard()
 			return readError(err)
 		}
 	}
 }
 
 func readError(err error) error {
-	if errors.Is(err, ErrBodyTooLarge) {
+	if errors.Is(err, ErrBodyTooLarge) || errors.Is(err, errServerBusy) {
 		return err
 	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {

@@ -13,7 +13,7 @@ import (
 // readIntoBody reads s through the handler's body reader.
 func readIntoBody(t *testing.T, s string) *requestBody {
 	t.Helper()
-	h := &Handler{MaxBody: 1 << 20}
+	h := &Handler{MaxBody: 1 << 20, MaxBuffered: DefaultMaxBuffered}
 	r, _ := http.NewRequest(http.MethodPost, "/", strings.NewReader(s))
 	body := new(requestBody)
 	if err := h.readBody(r, io.Discard, body); err != nil {
@@ -112,7 +112,7 @@ func TestBodyReadersConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				want := bytes.Repeat([]byte{byte('a' + g)}, 1+(i*977)%70000)
-				h := &Handler{MaxBody: 1 << 20}
+				h := &Handler{MaxBody: 1 << 20, MaxBuffered: DefaultMaxBuffered}
 				r, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(want))
 				b := new(requestBody)
 				if err := h.readBody(r, io.Discard, b); err != nil {

@@ -32,6 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    secret <value> [<label>]
 //	    tolerance <duration>
 //	    max_body <size>
+//	    max_buffered <size>
 //	    signature_header <name>
 //	    timestamp_header <name>
 //	    verified_header <name>
@@ -107,6 +108,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_body must be between 1B and 1GiB, got %q", d.Val())
 			}
 			h.MaxBody = int64(size)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+
+		case "max_buffered":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(d.Val())
+			if err != nil {
+				return d.Errf("max_buffered %q: %v", d.Val(), err)
+			}
+			if size == 0 || size > maxMaxBuffered {
+				return d.Errf("max_buffered must be between 1B and 1PiB, got %q", d.Val())
+			}
+			h.MaxBuffered = int64(size)
 			if d.NextArg() {
 				return d.ArgErr()
 			}

@@ -14,7 +14,7 @@ var (
 		Namespace: "caddy",
 		Subsystem: "groq_webhook",
 		Name:      "requests_total",
-		Help:      "Webhook requests by result: verified, duplicate, in_progress, a rejection reason, or store_error.",
+		Help:      "Webhook requests by result: verified, duplicate, in_progress, a rejection reason, store_error, or busy (turned away by max_buffered).",
 	}, []string{"result"})
 
 	secretMatchesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -31,6 +31,13 @@ var (
 		Help:      "How far behind this server's clock webhook timestamps are (negative: ahead), for well-formed timestamps.",
 		Buckets:   []float64{-300, -60, -10, -1, 0, 1, 5, 10, 30, 60, 300, 900},
 	})
+
+	bufferedBytesGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "caddy",
+		Subsystem: "groq_webhook",
+		Name:      "buffered_bytes",
+		Help:      "Bytes of request bodies held in memory right now, by all groq_webhook handlers of the process; bounded by max_buffered.",
+	}, func() float64 { return float64(bufferedBytes.Load()) })
 )
 
 // The requests_total series counted on every request, resolved once.
@@ -45,7 +52,7 @@ func registerMetrics(registry *prometheus.Registry) error {
 	if registry == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{requestsTotal, secretMatchesTotal, timestampSkew} {
+	for _, c := range []prometheus.Collector{requestsTotal, secretMatchesTotal, timestampSkew, bufferedBytesGauge} {
 		var already prometheus.AlreadyRegisteredError
 		if err := registry.Register(c); err != nil && !errors.As(err, &already) {
 			return err

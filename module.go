@@ -43,16 +43,16 @@ const (
 	// verified and forwarded.
 	maxMaxBody = 1 << 30
 
-	// maxPreallocation bounds the buffer sized from a client's
-	// Content-Length before any of the body has arrived.
-	maxPreallocation = 1 << 20
+	// maxMaxBuffered keeps max_buffered far from overflowing the count.
+	maxMaxBuffered = 1 << 50
 )
 
 // Handler verifies webhooks signed with HMAC-SHA256 over the timestamp, a
 // dot and the raw body. A request that passes reaches the next handler with
 // the verified header set to "true", the event's id and type in headers, and
 // the very bytes that were signed as its body; any other request is answered
-// here (401, 405 or 413 with a JSON error) and goes no further.
+// here (401, 405, 413, or 503 when bodies would pass max_buffered, with a
+// JSON error) and goes no further.
 //
 // Headers that only this handler may set (the verified header, and the
 // event id and type headers, in any case and with any punctuation for '-')
@@ -83,6 +83,15 @@ type Handler struct {
 	// The largest body accepted, in bytes. Larger bodies get 413, whether
 	// they announce their length or not. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// The most body bytes that all groq_webhook handlers of the process
+	// hold in memory at once, shared across sites and config reloads: a
+	// body is buffered whole until its signature is checked, and anyone can
+	// send one. A request whose announced length does not fit in what is
+	// left, or whose body outgrows it while it is read, is answered 503
+	// with Retry-After: 1, and the sender retries. Must be at least
+	// max_body. Default: 256 MiB.
+	MaxBuffered int64 `json:"max_buffered,omitempty"`
 
 	// The header holding the signature(s). Default: X-Groq-Signature.
 	SignatureHeader string `json:"signature_header,omitempty"`
@@ -130,6 +139,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.MaxBody == 0 {
 		h.MaxBody = DefaultMaxBody
+	}
+	if h.MaxBuffered == 0 {
+		h.MaxBuffered = DefaultMaxBuffered
 	}
 	if h.SignatureHeader == "" {
 		h.SignatureHeader = DefaultSignatureHeader
@@ -180,6 +192,12 @@ func (h *Handler) Validate() error {
 	if h.MaxBody <= 0 || h.MaxBody > maxMaxBody {
 		return fmt.Errorf("max_body must be between 1 and %d bytes, got %d", maxMaxBody, h.MaxBody)
 	}
+	if h.MaxBuffered > maxMaxBuffered {
+		return fmt.Errorf("max_buffered must be at most %d bytes, got %d", int64(maxMaxBuffered), h.MaxBuffered)
+	}
+	if h.MaxBuffered < h.MaxBody {
+		return fmt.Errorf("max_buffered (%d bytes) must be at least max_body (%d bytes), or the largest events never fit", h.MaxBuffered, h.MaxBody)
+	}
 	if h.Mode != ModeEnforce && h.Mode != ModeShadow {
 		return fmt.Errorf("mode must be enforce or shadow, got %q", h.Mode)
 	}
@@ -222,7 +240,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	v, err := h.verify(r)
 	d := v.delivery
 	if d != nil {
-		defer d.body.release()
+		defer d.body.finish()
 	}
 	if err != nil {
 		if v.timestamp != "" {
@@ -303,7 +321,7 @@ func (h *Handler) forwardUnverified(w http.ResponseWriter, r *http.Request, repl
 	if !bodyRead && r.Body != nil && r.Body != http.NoBody {
 		d := new(delivery)
 		readErr := h.readBody(r, io.Discard, &d.body)
-		defer d.body.release()
+		defer d.body.finish()
 		if readErr != nil {
 			return h.reject(w, r, repl, readErr, false)
 		}

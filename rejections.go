@@ -41,6 +41,8 @@ func rejectionFor(err error) rejection {
 		return rejection{http.StatusRequestEntityTooLarge, "too_large", "payload too large"}
 	case errors.Is(err, errInProgress):
 		return rejection{http.StatusConflict, "in_progress", "event in progress"}
+	case errors.Is(err, errServerBusy):
+		return rejection{http.StatusServiceUnavailable, "busy", "server busy"}
 	case errors.Is(err, errStoreUnavailable):
 		return rejection{http.StatusServiceUnavailable, "store_error", "dedupe store unavailable"}
 	case errors.Is(err, errUnreadableBody):
@@ -70,8 +72,11 @@ func writeJSONError(w http.ResponseWriter, status int, message string) {
 // handler error instead, so operators can shape the answer.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, err error, bodyRead bool) error {
 	rej := h.logRejection(r, repl, err, "webhook rejected")
-	if rej.status == http.StatusMethodNotAllowed {
+	switch rej.reason {
+	case "method_not_allowed":
 		w.Header().Set("Allow", http.MethodPost)
+	case "busy":
+		w.Header().Set("Retry-After", "1")
 	}
 	if !bodyRead {
 		// Nobody will read the body: stop the server from waiting to drain
@@ -90,12 +95,17 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Rep
 }
 
 // logRejection records a failed request: the reason goes to the
-// {http.groq_webhook.error} placeholder, the metrics and one warn line,
-// which never holds the secret, a signature or the body.
+// {http.groq_webhook.error} placeholder, the metrics and one warn line
+// (for requests turned away by the budget, one a second), which never holds
+// the secret, a signature or the body.
 func (h *Handler) logRejection(r *http.Request, repl *caddy.Replacer, err error, msg string) rejection {
 	rej := rejectionFor(err)
 	repl.Set("http.groq_webhook.error", rej.reason)
 	requestsTotal.WithLabelValues(rej.reason).Inc()
+	if rej.reason == "busy" {
+		h.logBusy()
+		return rej
+	}
 	h.logger.Warn(msg,
 		zap.String("reason", rej.reason),
 		zap.Error(err),
