@@ -31,7 +31,7 @@ func TestRequestBodyLifetime(t *testing.T) {
 		wantFreed bool
 	}{
 		{"handler released, reader open", func(b *requestBody, first *bodyReader) {
-			b.release()
+			b.finish()
 		}, false},
 		{"reader closed, handler running", func(b *requestBody, first *bodyReader) {
 			first.Close()
@@ -42,21 +42,21 @@ func TestRequestBodyLifetime(t *testing.T) {
 		}, false},
 		{"both done", func(b *requestBody, first *bodyReader) {
 			first.Close()
-			b.release()
+			b.finish()
 		}, true},
 		{"retry reader still open", func(b *requestBody, first *bodyReader) {
 			if _, err := b.newReader(); err != nil {
 				t.Fatal(err)
 			}
 			first.Close()
-			b.release()
+			b.finish()
 		}, false},
 		{"retry reader closed too", func(b *requestBody, first *bodyReader) {
 			again, err := b.newReader()
 			if err != nil {
 				t.Fatal(err)
 			}
-			b.release()
+			b.finish()
 			first.Close()
 			again.Close()
 		}, true},
@@ -89,14 +89,14 @@ func TestBodyReaderAfterRelease(t *testing.T) {
 	if _, err := first.Read(make([]byte, 8)); !errors.Is(err, http.ErrBodyReadAfterClose) {
 		t.Fatalf("read after close: %v, want ErrBodyReadAfterClose", err)
 	}
-	b.release()
+	b.finish()
 	if _, err := b.newReader(); !errors.Is(err, errBodyReleased) {
 		t.Fatalf("GetBody after release: %v, want errBodyReleased", err)
 	}
 	// The buffer now serves another request: the first one's GetBody, if
 	// someone kept it, still finds its own body released.
 	other := readIntoBody(t, "another request's bytes")
-	defer other.release()
+	defer other.finish()
 	if _, err := b.newReader(); !errors.Is(err, errBodyReleased) {
 		t.Fatalf("kept GetBody after the buffer was reused: %v, want errBodyReleased", err)
 	}
@@ -122,7 +122,7 @@ func TestBodyReadersConcurrent(t *testing.T) {
 				var first bodyReader
 				b.hold(&first)
 				again, _ := b.newReader()
-				b.release()
+				b.finish()
 				for _, rd := range []io.ReadCloser{&first, again} {
 					got, err := io.ReadAll(rd)
 					rd.Close()
