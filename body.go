@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"net/http"
 	"strconv"
 	"sync"
@@ -14,62 +13,12 @@ import (
 
 // Request bodies are read whole, hashed in the same pass, and forwarded from
 // memory. A body's buffer starts small and doubles as bytes arrive, each
-// size drawn from the budget (budget.go) before it is allocated, so memory
-// follows what clients actually sent, not what they announced. Buffers are
-// recycled by size: at a 64 KiB body, a fresh buffer per request costs more
-// than the HMAC, and a small body must not be charged for a big buffer.
-
-const (
-	// initialBuffer is the most a body's first buffer holds.
-	initialBuffer = 64 << 10
-
-	// Buffers of 1 KiB << i for i in 0..len(bodyBuffers)-1 are kept for
-	// reuse: up to 4 MiB. Bigger ones are left to the garbage collector.
-	minBufferShift = 10
-	maxBufferShift = 22
-)
-
-// bodyBuffers holds *bodyBuffer values free for reuse, by size.
-var bodyBuffers [maxBufferShift - minBufferShift + 1]sync.Pool
-
-type bodyBuffer struct{ b []byte }
-
-// bufferSize rounds n up to a size a buffer is made in: a power of two, at
-// least 1 KiB.
-func bufferSize(n int64) int64 {
-	if n <= 1<<minBufferShift {
-		return 1 << minBufferShift
-	}
-	return 1 << bits.Len64(uint64(n-1))
-}
-
-// bufferPool returns the pool for buffers of capacity c, or nil.
-func bufferPool(c int) *sync.Pool {
-	if c < 1<<minBufferShift || c > 1<<maxBufferShift || c&(c-1) != 0 {
-		return nil
-	}
-	return &bodyBuffers[bits.Len(uint(c))-1-minBufferShift]
-}
-
-// newBuffer returns an empty buffer of capacity size, reused if one is free.
-func newBuffer(size int64) *bodyBuffer {
-	if pool := bufferPool(int(size)); pool != nil {
-		if buf, _ := pool.Get().(*bodyBuffer); buf != nil {
-			return buf
-		}
-	}
-	return &bodyBuffer{b: make([]byte, 0, size)}
-}
-
-func recycle(buf *bodyBuffer) {
-	if pool := bufferPool(cap(buf.b)); pool != nil {
-		buf.b = buf.b[:0]
-		pool.Put(buf)
-	}
-}
+// size drawn from the budget (budget.go) before it is taken, so memory
+// follows what clients actually sent, not what they announced. Buffers come
+// from and go back to free lists by size (buffers.go).
 
 // requestBody is one request's body, read into a reusable buffer. The
-// buffer goes back to bodyBuffers once the handler is done with the request
+// buffer goes back to its free list once the handler is done with the request
 // and every reader handed to the next handler has been closed
 // (reverse_proxy's transport closes the body once it has sent it). A reader
 // that is never closed leaves the buffer to the garbage collector, so a
@@ -80,8 +29,7 @@ type requestBody struct {
 	buf     *bodyBuffer // nil for an empty body, and once released
 	holders int         // open readers, plus one while the handler runs
 
-	// Touched by the handler's goroutine alone.
-	charged int64   // bytes of the budget held for buf
+	charged int64   // bytes of the budget held for buf, until finish
 	probe   [1]byte // where a full buffer checks for one more byte
 }
 
@@ -112,50 +60,60 @@ func (b *requestBody) newReader() (io.ReadCloser, error) {
 	return &bodyReader{body: b}, nil
 }
 
-// release drops one hold; the last one frees the buffer.
+// release drops a reader's hold. The last one, closed after the handler
+// was done and the budget had the bytes back, leaves the buffer to the
+// garbage collector.
 func (b *requestBody) release() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.holders--
-	if b.holders > 0 || b.buf == nil {
-		return
+	if b.holders == 0 {
+		b.buf = nil
 	}
-	recycle(b.buf)
-	b.buf = nil
 }
 
-// finish ends the handler's hold. The budget gets the body's bytes back at
-// once: a reader still open (a transport finishing its write) holds them
-// only as long as it takes to close, and one never closed leaves them to
-// the garbage collector.
+// finish ends the handler's hold. With no reader left open, the buffer goes
+// back to its free list. Otherwise (a transport still finishing its write)
+// the budget gets the bytes back at once, and the last reader to close
+// leaves the buffer to the garbage collector: a buffer is never reused
+// while anyone can read it.
 func (b *requestBody) finish() {
-	releaseBuffered(b.charged)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.holders--
+	switch {
+	case b.buf == nil:
+	case b.holders == 0:
+		putBuffer(b.buf)
+		b.buf = nil
+	default:
+		releaseBuffered(b.charged)
+	}
 	b.charged = 0
-	b.release()
 }
 
-// grow moves the body into a buffer of capacity size, taken from the
-// budget first, and gives the old one back.
+// grow moves the body into a buffer of capacity size, charged to the
+// budget, and gives the old one back.
 func (b *requestBody) grow(size, limit int64) error {
-	if !acquireBuffered(size, limit) {
+	next, ok := takeBuffer(size, limit)
+	if !ok {
 		return errServerBusy
 	}
-	next := newBuffer(size)
 	if b.buf != nil {
 		next.b = append(next.b, b.buf.b...)
-		b.discard()
+		putBuffer(b.buf)
 	}
 	b.buf, b.charged = next, size
 	return nil
 }
 
-// discard frees what the body read, for a request that goes no further.
+// discard gives back what the body read, for a request that goes no
+// further.
 func (b *requestBody) discard() {
 	if b.buf != nil {
-		recycle(b.buf)
+		putBuffer(b.buf)
 		b.buf = nil
 	}
-	releaseBuffered(b.charged)
 	b.charged = 0
 }
 

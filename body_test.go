@@ -73,6 +73,9 @@ func TestRequestBodyLifetime(t *testing.T) {
 			if freed != tt.wantFreed {
 				t.Fatalf("buffer free for reuse = %v, want %v", freed, tt.wantFreed)
 			}
+			if !freed && b.holders > 0 && b.charged > 0 {
+				b.finish() // the handler's hold, where the case left it running
+			}
 		})
 	}
 }

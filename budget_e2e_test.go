@@ -147,9 +147,9 @@ func paddedEvent(id string, size int) []byte {
 func waitBudgetHolds(t *testing.T, want int64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for bufferedBytes.Load() != want {
+	for heldBytes() != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("the budget holds %d bytes, want %d", bufferedBytes.Load(), want)
+			t.Fatalf("the budget holds %d bytes, want %d", heldBytes(), want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -96,7 +96,7 @@ type arrivalReader struct {
 
 func (a *arrivalReader) Read(p []byte) (int, error) {
 	a.reads++
-	a.maxHeld = max(a.maxHeld, bufferedBytes.Load())
+	a.maxHeld = max(a.maxHeld, heldBytes())
 	if len(a.data) == 0 {
 		return 0, io.EOF
 	}
@@ -142,7 +142,7 @@ func TestReadBodyBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			base := bufferedBytes.Load()
+			base := heldBytes()
 			releaseBuffered(-tt.held) // other requests' bytes
 			defer releaseBuffered(tt.held)
 			data := bytes.Repeat([]byte("x"), tt.size)
@@ -168,7 +168,7 @@ func TestReadBodyBudget(t *testing.T) {
 				t.Errorf("read %d bytes that differ from the %d sent", len(body.bytes()), len(data))
 			}
 			body.finish()
-			if left := bufferedBytes.Load() - base - tt.held; left != 0 {
+			if left := heldBytes() - base - tt.held; left != 0 {
 				t.Errorf("%d bytes still held after finish", left)
 			}
 		})

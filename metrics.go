@@ -37,7 +37,7 @@ var (
 		Subsystem: "groq_webhook",
 		Name:      "buffered_bytes",
 		Help:      "Bytes of request bodies held in memory right now, by all groq_webhook handlers of the process; bounded by max_buffered.",
-	}, func() float64 { return float64(bufferedBytes.Load()) })
+	}, func() float64 { return float64(heldBytes()) })
 )
 
 // The requests_total series counted on every request, resolved once.

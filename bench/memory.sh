@@ -13,7 +13,9 @@
 # accepted event, verified.
 #
 # Environment (defaults): ROUNDS=5 DURATION=5s CONNECTIONS=256 THREADS=2
-# SIZE=1048576 MAX_BODY (unset: the directive's default, 1MiB) IDLE=3
+# SIZE=1048576 MAX_BODY (unset: the directive's default, 1MiB)
+# MAX_BUFFERED=1GiB (above CONNECTIONS x SIZE, so that every upload is
+# accepted and the script measures uploads, not 503s) IDLE=3
 # SAMPLE_MS=50 TOLERANCE=1.25 BOUND=4 RATE_CAP=800 (events signed per second
 # of DURATION) WRK_TIMEOUT=30s; CADDY_BIN, CADDY_BUILD, KEEP_WORK as in
 # e2e.sh. Caddy inherits the environment, so GOGC or GOMEMLIMIT apply to it.
@@ -31,6 +33,7 @@ RATE_CAP=${RATE_CAP:-800} WRK_TIMEOUT=${WRK_TIMEOUT:-30s} BOUND=${BOUND:-4}
 bench_setup
 directive=$'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n'
 [ -n "${MAX_BODY:-}" ] && directive+=$'\t\tmax_body '"$MAX_BODY"$'\n'
+directive+=$'\t\tmax_buffered '"${MAX_BUFFERED:-1GiB}"$'\n'
 directive+=$'\t}\n'
 start_caddy b "$directive"
 url=http://127.0.0.1:$caddy_port/webhooks/groq
