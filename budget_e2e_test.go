@@ -268,7 +268,7 @@ func TestBudgetSmallRequestsWithinIt(t *testing.T) {
 func TestBudgetFreeAfterEveryPath(t *testing.T) {
 	up := newUpstream(t)
 	port, errorsPort := freePort(t), freePort(t)
-	startCaddy(t, `
+	tc := startCaddy(t, `
 http://127.0.0.1:{{port}} {
 	bind 127.0.0.1
 	handle /enforce {
@@ -361,6 +361,8 @@ http://127.0.0.1:{{errors_port}} {
 		}},
 	}
 	const each, workers = 300, 16
+	busyLoggedAt.Store(0) // a line from an earlier test must not hold this one's back
+	began := time.Now()
 	type job struct {
 		kind int
 		id   string
@@ -411,4 +413,14 @@ http://127.0.0.1:{{errors_port}} {
 	}
 	hog.close()
 	waitBudgetHolds(t, 0)
+
+	// The turned-away requests are logged once a second, with a count.
+	logs := tc.logs(t)
+	lines := strings.Count(logs, "turning requests away")
+	if most := int(time.Since(began)/time.Second) + 1; lines == 0 || lines > most {
+		t.Errorf("%d log lines for %d requests turned away over %v, want 1 to %d", lines, each, time.Since(began), most)
+	}
+	if strings.Contains(logs, `"reason":"busy"`) {
+		t.Errorf("a request turned away was logged on its own")
+	}
 }

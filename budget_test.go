@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // TestBudgetConcurrentAccounting takes and gives back the budget from many
@@ -190,4 +192,47 @@ func TestSmallBodiesAreChargedSmall(t *testing.T) {
 		}
 		body.finish()
 	}
+}
+
+// TestMaxBufferedSettings: the directive, its default, and the values
+// provisioning refuses, each named in the error.
+func TestMaxBufferedSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		want    int64
+		wantErr []string
+	}{
+		{name: "default", input: `groq_webhook ` + testSecret, want: DefaultMaxBuffered},
+		{name: "64MiB", input: "groq_webhook " + testSecret + " {\n max_buffered 64MiB\n}", want: 64 << 20},
+		{name: "decimal units", input: "groq_webhook " + testSecret + " {\n max_buffered 2GB\n}", want: 2_000_000_000},
+		{name: "equal to max_body", input: "groq_webhook " + testSecret + " {\n max_body 2MiB\n max_buffered 2MiB\n}", want: 2 << 20},
+		{name: "missing", input: "groq_webhook " + testSecret + " {\n max_buffered\n}", wantErr: []string{"wrong argument count", "max_buffered"}},
+		{name: "two values", input: "groq_webhook " + testSecret + " {\n max_buffered 1MiB 2MiB\n}", wantErr: []string{"wrong argument count"}},
+		{name: "not a size", input: "groq_webhook " + testSecret + " {\n max_buffered lots\n}", wantErr: []string{`max_buffered "lots"`}},
+		{name: "zero", input: "groq_webhook " + testSecret + " {\n max_buffered 0\n}", wantErr: []string{"max_buffered must be between", `"0"`}},
+		{name: "below max_body", input: "groq_webhook " + testSecret + " {\n max_body 4MiB\n max_buffered 1MiB\n}",
+			wantErr: []string{"max_buffered (1048576 bytes) must be at least max_body (4194304 bytes)"}},
+		{name: "below the default max_body", input: "groq_webhook " + testSecret + " {\n max_buffered 512KiB\n}",
+			wantErr: []string{"max_buffered", "max_body (1048576 bytes)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := new(Handler)
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if err == nil {
+				err = cfProvision(t, h)
+			}
+			if checkError(t, err, tt.wantErr, nil) {
+				return
+			}
+			if h.MaxBuffered != tt.want {
+				t.Fatalf("max_buffered %d, want %d", h.MaxBuffered, tt.want)
+			}
+		})
+	}
+	t.Run("JSON over the upper bound", func(t *testing.T) {
+		h := &Handler{Secrets: []Secret{{Value: testSecret}}, MaxBuffered: 1 << 62}
+		checkError(t, cfProvision(t, h), []string{"max_buffered must be at most"}, nil)
+	})
 }
