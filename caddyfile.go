@@ -1,6 +1,7 @@
 package groqwebhook
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -22,8 +23,20 @@ func init() {
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return handler, err
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if handler.deliverSegment != nil {
+		// The deliver block holds directives, which only the HTTP
+		// Caddyfile adapter's helper can parse.
+		routes, err := httpcaddyfile.ParseSegmentAsSubroute(h.WithDispenser(handler.deliverSegment))
+		if err != nil {
+			return nil, err
+		}
+		handler.DeliverRaw = caddyconfig.JSONModuleObject(routes, "handler", "subroute", nil)
+		handler.deliverSegment = nil
+	}
+	return handler, nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -51,6 +64,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        tls                            # redis
 //	        timeout <duration>             # redis
 //	        pool_size <n>                  # redis
+//	    }
+//	    queue [file] {                     # store-and-forward; needs deliver
+//	        name <name>
+//	        path <dir>
+//	        retry <duration>...
+//	        attempt_timeout <duration>
+//	        concurrency <n>
+//	        max_events <n>
+//	        keep_dead <duration>
+//	    }
+//	    deliver {                          # handler directives run for each attempt
+//	        reverse_proxy <upstreams...>
 //	    }
 //	}
 //
@@ -146,6 +171,25 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Dedupe = dedupe
 
+		case "queue":
+			if h.QueueRaw != nil {
+				return d.Err("queue is set twice")
+			}
+			raw, err := parseQueue(d)
+			if err != nil {
+				return err
+			}
+			h.QueueRaw = raw
+
+		case "deliver":
+			if h.deliverSegment != nil {
+				return d.Err("deliver is set twice")
+			}
+			if d.NextArg() {
+				return d.Err("deliver takes no arguments, only a block of handler directives")
+			}
+			h.deliverSegment = d.NewFromNextSegment()
+
 		case "signature_header":
 			if !d.AllArgs(&h.SignatureHeader) {
 				return d.ArgErr()
@@ -166,7 +210,67 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if len(h.Secrets) == 0 {
 		return d.Err("groq_webhook needs a secret: inline or as 'secret <value>' in the block")
 	}
+	if (h.QueueRaw == nil) != (h.deliverSegment == nil) {
+		if h.QueueRaw == nil {
+			return d.Err("deliver needs queue: deliver routes run only for queued events")
+		}
+		return d.Err("queue needs a deliver block with the handlers that deliver each event, such as reverse_proxy")
+	}
 	return nil
+}
+
+// parseQueue reads a queue subdirective and its block.
+func parseQueue(d *caddyfile.Dispenser) (json.RawMessage, error) {
+	backend := "file"
+	if d.NextArg() {
+		backend = d.Val()
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	if backend != "file" {
+		return nil, d.Errf("queue takes file (the default), got %q", backend)
+	}
+	q := new(FileQueue)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "name":
+			err = oneArg(d, &q.Name)
+		case "path":
+			err = oneArg(d, &q.Path)
+		case "retry":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.Err("retry takes one or more durations: the waits before attempts 2, 3, ...")
+			}
+			q.Retry = nil
+			for _, arg := range args {
+				dur, perr := caddy.ParseDuration(arg)
+				if perr != nil {
+					return nil, d.Errf("retry %q: %v", arg, perr)
+				}
+				if dur <= 0 {
+					return nil, d.Errf("retry waits must be positive, got %q", arg)
+				}
+				q.Retry = append(q.Retry, caddy.Duration(dur))
+			}
+		case "attempt_timeout":
+			err = parseDuration(d, &q.AttemptTimeout)
+		case "concurrency":
+			err = parseInt(d, &q.Concurrency, 1)
+		case "max_events":
+			err = parseInt(d, &q.MaxEvents, 1)
+		case "keep_dead":
+			err = parseDuration(d, &q.KeepDead)
+		default:
+			err = d.Errf("unrecognized option %q for queue %s", d.Val(), backend)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return caddyconfig.JSONModuleObject(q, "backend", backend, nil), nil
 }
 
 // Interface guard

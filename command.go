@@ -122,7 +122,7 @@ Examples:
 // groq-webhook command Caddy created.
 // Without a subcommand it prints its help; a misspelt one is an error.
 func addGroqWebhookCommands(cmd *cobra.Command) {
-	cmd.AddCommand(newSignCommand(), newSendCommand())
+	cmd.AddCommand(newSignCommand(), newSendCommand(), newQueueCommand())
 	cmd.Args = cobra.ArbitraryArgs
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {

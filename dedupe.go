@@ -98,9 +98,9 @@ type Dedupe struct {
 }
 
 // provision fills in defaults and loads the store module, unless
-// de-duplication is disabled or the handler is in shadow mode, where
-// nothing is held back.
-func (d *Dedupe) provision(ctx caddy.Context, shadow bool) error {
+// de-duplication is disabled, the handler is in shadow mode, where nothing
+// is held back, or the handler queues events, whose store keeps the keys.
+func (d *Dedupe) provision(ctx caddy.Context, noStore bool) error {
 	if d.TTL == 0 {
 		d.TTL = caddy.Duration(DefaultDedupeTTL)
 	}
@@ -113,7 +113,7 @@ func (d *Dedupe) provision(ctx caddy.Context, shadow bool) error {
 	if d.OnStoreError == "" {
 		d.OnStoreError = "reject"
 	}
-	if d.Disabled || shadow {
+	if d.Disabled || noStore {
 		return nil
 	}
 	if d.StoreRaw == nil {
@@ -188,16 +188,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 
 	switch claim.State {
 	case Delivered:
-		repl.Set("http.groq_webhook.duplicate", true)
-		duplicateTotal.Inc()
-		if c := h.logger.Check(zapcore.DebugLevel, "duplicate of a delivered event"); c != nil {
-			c.Write(zap.String("key", key))
-		}
-		w.Header().Set(DuplicateHeader, "true")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, err := w.Write([]byte(`{"received":true,"duplicate":true}`))
-		return err
+		return h.answerDuplicate(w, repl, key)
 	case InProgress:
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(claim.RetryAfter)))
 		return h.reject(w, r, repl, errInProgress, true)
@@ -231,6 +222,30 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 	err = next.ServeHTTP(rec, r)
 	finished = true
 	return err
+}
+
+// answerDuplicate answers a copy of an event that was delivered (or, with
+// a queue, is queued or dead).
+func (h *Handler) answerDuplicate(w http.ResponseWriter, repl *caddy.Replacer, key string) error {
+	repl.Set("http.groq_webhook.duplicate", true)
+	duplicateTotal.Inc()
+	if c := h.logger.Check(zapcore.DebugLevel, "duplicate of a delivered event"); c != nil {
+		c.Write(zap.String("key", key))
+	}
+	w.Header().Set(DuplicateHeader, "true")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write([]byte(`{"received":true,"duplicate":true}`))
+	return err
+}
+
+// eventKey is the queue's de-duplication key for a verified event, or ""
+// with de-duplication off.
+func (h *Handler) eventKey(v verification) string {
+	if h.Dedupe.Disabled {
+		return ""
+	}
+	return h.Dedupe.key(v.event.ID, v.signature)
 }
 
 // retryAfterSeconds rounds a wait up to whole seconds, at least one.

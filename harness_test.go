@@ -53,7 +53,14 @@ type upstream struct {
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
 	u := &upstream{status: http.StatusOK}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	u.Server = httptest.NewServer(u.recorder(t))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// recorder is the upstream's handler: it records, waits, and answers.
+func (u *upstream) recorder(t *testing.T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			t.Errorf("upstream: reading body: %v", err)
@@ -72,9 +79,7 @@ func newUpstream(t *testing.T) *upstream {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, `{"upstream":true}`)
-	}))
-	t.Cleanup(u.Close)
-	return u
+	})
 }
 
 func (u *upstream) addr() string { return u.Listener.Addr().String() }
@@ -123,6 +128,7 @@ func freePort(t *testing.T) int {
 type testCaddy struct {
 	dir     string
 	logFile string
+	vars    map[string]string // what a test loaded, to load again
 }
 
 // startCaddy adapts the site blocks, with {{name}} replaced by vars[name],

@@ -3,12 +3,16 @@
 package groqwebhook
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -109,14 +113,37 @@ type Handler struct {
 	// Bodies over max_body get 413 in both modes. Default: enforce.
 	Mode string `json:"mode,omitempty"`
 
-	// De-duplication of verified events. Default: on, in memory.
+	// De-duplication of verified events. Default: on, in memory. With a
+	// queue, the queue's store keeps the keys instead (for dedupe's ttl,
+	// across restarts), and no dedupe store is used.
 	Dedupe *Dedupe `json:"dedupe,omitempty"`
+
+	// Store-and-forward: verified events are written to this queue store
+	// and answered 202 once they are durable; workers then deliver them
+	// through Deliver, with retries and dead letters. Without it, delivery
+	// is synchronous, to the next handler. Requires Deliver.
+	QueueRaw json.RawMessage `json:"queue,omitempty" caddy:"namespace=http.handlers.groq_webhook.queue inline_key=backend"`
+
+	// The handler each delivery attempt of a queued event runs through,
+	// usually a subroute ending in reverse_proxy; it sees the stored
+	// request with the verified and event headers, the {http.groq_webhook.*}
+	// placeholders, X-Groq-Delivery-Attempt and X-Groq-Received-At.
+	// Required with Queue, refused without.
+	DeliverRaw json.RawMessage `json:"deliver,omitempty" caddy:"namespace=http.handlers inline_key=handler"`
 
 	verifier *Verifier
 	secrets  []matchedSecret
 	reserved []string
 	logger   *zap.Logger
 	now      func() time.Time
+
+	deliverSegment *caddyfile.Dispenser // the deliver block, until the adapter parses it
+
+	queueBackend QueueBackend
+	queue        *queueEngine
+	queueKey     string // the queue's name in the pool
+	deliver      caddyhttp.MiddlewareHandler
+	server       *atomic.Pointer[caddyhttp.Server] // of the latest accepted request
 }
 
 // CaddyModule returns the Caddy module information.
@@ -159,6 +186,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		headerMatchForm(h.VerifiedHeader),
 		headerMatchForm(EventIDHeader),
 		headerMatchForm(EventTypeHeader),
+		headerMatchForm(DeliveryAttemptHeader),
+		headerMatchForm(ReceivedAtHeader),
 	}
 
 	if h.Mode == "" {
@@ -178,10 +207,92 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Dedupe == nil {
 		h.Dedupe = new(Dedupe)
 	}
-	if err := h.Dedupe.provision(ctx, h.Mode == ModeShadow); err != nil {
+	if err := h.Dedupe.provision(ctx, h.Mode == ModeShadow || h.QueueRaw != nil); err != nil {
+		return err
+	}
+	if err := h.provisionQueue(ctx); err != nil {
 		return err
 	}
 	return registerMetrics(ctx.GetMetricsRegistry())
+}
+
+// provisionQueue loads the queue store and the deliver routes, and joins
+// the queue's engine, started by the first config that names the queue.
+func (h *Handler) provisionQueue(ctx caddy.Context) error {
+	switch {
+	case h.QueueRaw == nil && h.DeliverRaw == nil:
+		return nil
+	case h.QueueRaw == nil:
+		return fmt.Errorf("deliver is set without queue: deliver routes run only for queued events; add queue, or put the handlers after groq_webhook")
+	case h.DeliverRaw == nil:
+		return fmt.Errorf("queue is set without deliver: add a deliver block with the handlers that deliver each event (for example reverse_proxy)")
+	case h.Mode == ModeShadow:
+		return fmt.Errorf("mode shadow cannot be combined with queue: shadow mode forwards failed requests synchronously")
+	}
+	mod, err := ctx.LoadModule(h, "QueueRaw")
+	if err != nil {
+		return fmt.Errorf("loading queue store: %v", err)
+	}
+	backend, ok := mod.(QueueBackend)
+	if !ok {
+		return fmt.Errorf("queue store %T is not a groq_webhook QueueBackend", mod)
+	}
+	opts := backend.Options()
+	opts.provision()
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	mod, err = ctx.LoadModule(h, "DeliverRaw")
+	if err != nil {
+		return fmt.Errorf("loading deliver routes: %v", err)
+	}
+	deliver, ok := mod.(caddyhttp.MiddlewareHandler)
+	if !ok {
+		return fmt.Errorf("deliver %T is not an HTTP handler", mod)
+	}
+	h.queueBackend, h.deliver = backend, deliver
+	h.server = new(atomic.Pointer[caddyhttp.Server])
+	h.queueKey = "groq_webhook.queue." + opts.Name
+	logger := h.logger
+	engine, loaded, err := queues.LoadOrNew(h.queueKey, func() (caddy.Destructor, error) {
+		store, err := backend.Open(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("queue %q: opening its store: %v", opts.Name, err)
+		}
+		return newQueueEngine(opts.Name, store, logger), nil
+	})
+	if err != nil {
+		return err
+	}
+	h.queue = engine.(*queueEngine)
+	// The metrics registry is one per config: it tells this config's
+	// handlers from those of the config being replaced.
+	if err := h.queue.register(h, ctx.GetMetricsRegistry()); err != nil {
+		_, _ = queues.Delete(h.queueKey)
+		h.queue = nil
+		return err
+	}
+	_ = loaded
+	return nil
+}
+
+// Cleanup leaves the queue; the last config to leave it stops it.
+func (h *Handler) Cleanup() error {
+	if h.queue == nil {
+		return nil
+	}
+	h.queue.unregister(h)
+	_, err := queues.Delete(h.queueKey)
+	return err
+}
+
+// describe names the handler in errors, by its secrets' labels.
+func (h *Handler) describe() string {
+	labels := make([]string, len(h.secrets))
+	for i, s := range h.secrets {
+		labels[i] = s.label
+	}
+	return "the handler with secrets " + strings.Join(labels, ",")
 }
 
 // Validate checks settings that Provision cannot default.
@@ -280,6 +391,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		c.Write(zap.String("event_id", d.headers[1]), zap.String("event_type", d.headers[2]), zap.String("secret", secret.label))
 	}
 
+	if h.queue != nil {
+		return h.enqueue(w, r, repl, d, h.eventKey(v), secret.label)
+	}
 	forwardBody(r, &d.body, &d.first)
 	// Once this handler returns, the body's buffer is reused as soon as its
 	// readers are closed: later handlers get no new reader.
@@ -415,5 +529,6 @@ func (h *Handler) checkHeaders(header http.Header, candidates []Signature) (stri
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

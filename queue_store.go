@@ -38,7 +38,10 @@ type QueuedEvent struct {
 	Host   string      `json:"host"`
 	URI    string      `json:"uri"` // path and query, as received
 	Header http.Header `json:"header"`
-	Body   []byte      `json:"-"` // stored apart from the metadata
+	// RemoteAddr is the sender's address, for the deliver routes (as
+	// reverse_proxy's X-Forwarded-For).
+	RemoteAddr string `json:"remote_addr,omitempty"`
+	Body       []byte `json:"-"` // stored apart from the metadata
 
 	// Vars are the {http.groq_webhook.*} placeholders' values, by name
 	// without the prefix (event_id, event_type, timestamp, secret).

@@ -43,6 +43,10 @@ func rejectionFor(err error) rejection {
 		return rejection{http.StatusConflict, "in_progress", "event in progress"}
 	case errors.Is(err, errServerBusy):
 		return rejection{http.StatusServiceUnavailable, "busy", "server busy"}
+	case errors.Is(err, ErrQueueFull):
+		return rejection{http.StatusServiceUnavailable, "queue_full", "queue full"}
+	case errors.Is(err, errQueueUnavailable):
+		return rejection{http.StatusServiceUnavailable, "queue_unavailable", "queue unavailable"}
 	case errors.Is(err, errStoreUnavailable):
 		return rejection{http.StatusServiceUnavailable, "store_error", "dedupe store unavailable"}
 	case errors.Is(err, errUnreadableBody):
