@@ -150,8 +150,8 @@ func TestCommandRegistered(t *testing.T) {
 	for _, sub := range cmd.Commands() {
 		names = append(names, sub.Name())
 	}
-	if strings.Join(names, ",") != "send,sign" {
-		t.Fatalf("subcommands %v, want send and sign", names)
+	if strings.Join(names, ",") != "queue,send,sign" {
+		t.Fatalf("subcommands %v, want queue, send and sign", names)
 	}
 	runGroqWebhook(t, "", "snd").mustFail(t, `unknown command "snd"`)
 	if r := runGroqWebhook(t, "").mustSucceed(t); !strings.Contains(r.stdout, "groq-webhook send") {
