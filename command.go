@@ -29,7 +29,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:      "groq-webhook",
-		Usage:     "sign|send",
+		Usage:     "sign|send|queue",
 		Short:     "Signs and sends test webhooks for the groq_webhook handler",
 		Long:      groqWebhookLong,
 		CobraFunc: addGroqWebhookCommands,
@@ -58,6 +58,8 @@ see it, and never printed.
 
   caddy groq-webhook sign   prints the headers (or a curl command) for a body
   caddy groq-webhook send   builds an event, signs it and POSTs it
+  caddy groq-webhook queue  shows a store-and-forward queue, its dead letters,
+                            and replays or drops them, through the admin API
 
 Example:
 
@@ -128,7 +130,7 @@ func addGroqWebhookCommands(cmd *cobra.Command) {
 		if len(args) == 0 {
 			return cmd.Help()
 		}
-		return fmt.Errorf("unknown command %q: use sign or send", args[0])
+		return fmt.Errorf("unknown command %q: use sign, send or queue", args[0])
 	}
 }
 

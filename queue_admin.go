@@ -269,7 +269,8 @@ func decodeReplayRequest(w http.ResponseWriter, r *http.Request) (replayRequest,
 	case errors.Is(err, io.EOF):
 		err = errors.New("the body is empty")
 	case err == nil:
-		if err = dec.Decode(&struct{}{}); errors.Is(err, io.EOF) {
+		var extra json.RawMessage
+		if err = dec.Decode(&extra); errors.Is(err, io.EOF) {
 			err = nil
 		} else if err == nil {
 			err = errors.New("more than one JSON value")
