@@ -292,6 +292,17 @@ http://127.0.0.1:{{port}} {
 		}
 		reverse_proxy {{upstream}}
 	}
+	handle /queue {
+		groq_webhook {
+			secret {{secret}}
+			queue {
+				path {{queue_dir}}
+			}
+			deliver {
+				reverse_proxy {{upstream}}
+			}
+		}
+	}
 	handle /busy {
 		groq_webhook {
 			secret {{secret}}
@@ -309,7 +320,8 @@ http://127.0.0.1:{{errors_port}} {
 		respond "{http.groq_webhook.error}" {http.error.status_code}
 	}
 }
-`, map[string]string{"port": strconv.Itoa(port), "errors_port": strconv.Itoa(errorsPort), "secret": testSecret, "upstream": up.addr()})
+`, map[string]string{"port": strconv.Itoa(port), "errors_port": strconv.Itoa(errorsPort), "secret": testSecret, "upstream": up.addr(),
+		"queue_dir": t.TempDir()})
 	base := fmt.Sprintf("127.0.0.1:%d", port)
 	errorsBase := fmt.Sprintf("127.0.0.1:%d", errorsPort)
 	waitBudgetHolds(t, 0)
@@ -352,6 +364,7 @@ http://127.0.0.1:{{errors_port}} {
 		{name: "shadow, forwarded unverified", request: at(base, "/shadow", 8<<10, "wrong-secret-0123456789abcdef"), want: 200},
 		{name: "handle_errors", request: at(errorsBase, "/", 8<<10, "wrong-secret-0123456789abcdef"), want: 401},
 		{name: "busy", request: at(base, "/busy", 8<<10, testSecret), want: 503},
+		{name: "queued", request: at(base, "/queue", 8<<10, testSecret), want: 202},
 		{name: "panic in a later handler", request: at(base, "/panic", 8<<10, testSecret)},
 		{name: "client gone mid-body", raw: func(t *testing.T, id string) {
 			body := paddedEvent(id, 32<<10)
