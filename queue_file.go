@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,18 +51,19 @@ func init() {
 	caddy.RegisterModule(FileQueue{})
 }
 
-// Memory and maintenance settings of a file queue. Memory does not grow
-// with the backlog: at most fileMemTableStop memtables of fileMemTableSize
-// (64 MiB, and only while flushes fall behind; one grows from 256 KiB up to
-// 16 MiB otherwise), plus the fileCacheSize block cache, plus pebble's
-// per-table index blocks, plus the ids of events in flight.
+// Memory and disk settings of a file queue. Memory does not grow with the
+// backlog: at most fileMemTableStop memtables of fileMemTableSize (32 MiB,
+// and only while a flush falls behind; otherwise one, grown from 256 KiB),
+// plus the fileCacheSize block cache, plus the index blocks of open tables
+// (small: values are few and large), plus the ids of events in flight:
+// about 40 MiB per queue at most. On disk, beyond the events, pebble keeps
+// up to fileMemTableStop+2 WAL files of about fileMemTableSize (64 MiB)
+// for reuse; compaction gives back everything else.
 const (
 	fileMemTableSize = 16 << 20
-	fileMemTableStop = 4
+	fileMemTableStop = 2
 	fileCacheSize    = 8 << 20
-	// fileKeyStripes locks de-duplication keys by hash: two accepts of
-	// different keys rarely share a stripe, so they rarely wait on each
-	// other's fsync.
+	// fileKeyStripes is how many locks the de-duplication keys share.
 	fileKeyStripes = 256
 	// fileCompactAfter is how many events deleted since the last
 	// compaction make Expire compact. Pebble gives disk space back only
@@ -138,9 +138,11 @@ type fileStore struct {
 	closing sync.RWMutex
 	closed  bool
 
-	// keyLocks serialize the read-check-write of a k/ entry, held across
-	// the commit: releasing before the fsync would let a second copy see
-	// the first as stored, and answer "duplicate", before it is durable.
+	// keyLocks serialize the read-check-write of a k/ entry. They are
+	// held across the commit: released before the fsync, a second copy
+	// would see the first as stored and be answered "duplicate" before the
+	// first is durable, and a crash then would lose both. Striping by hash
+	// keeps accepts of different keys from waiting on each other's fsync.
 	keyLocks [fileKeyStripes]sync.Mutex
 	keySeed  maphash.Seed
 
@@ -266,7 +268,7 @@ func (s *fileStore) enter() error {
 	s.mu.Unlock()
 	if err != nil {
 		s.closing.RUnlock()
-		return err
+		return fmt.Errorf("queue file: %w", err)
 	}
 	return nil
 }
@@ -281,7 +283,7 @@ func (s *fileStore) commit(b *pebble.Batch) (err error) {
 		if f := asPebbleFatal(recover()); f != nil {
 			s.mu.Lock()
 			if s.failed == nil {
-				s.failed = fmt.Errorf("queue file: disk failed, store stopped: %w", f)
+				s.failed = fmt.Errorf("store stopped after a disk failure: %w", f)
 			}
 			err = s.failed
 			s.mu.Unlock()
@@ -1043,5 +1045,4 @@ var (
 	_ QueueBackend = (*FileQueue)(nil)
 	_ caddy.Module = (*FileQueue)(nil)
 	_ QueueStore   = (*fileStore)(nil)
-	_ io.Closer    = (*fileStore)(nil)
 )
