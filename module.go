@@ -255,9 +255,10 @@ func (h *Handler) provisionQueue(ctx caddy.Context) error {
 	h.queueKey = "groq_webhook.queue." + opts.Name
 	logger := h.logger
 	engine, loaded, err := queues.LoadOrNew(h.queueKey, func() (caddy.Destructor, error) {
-		store, err := backend.Open(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("queue %q: opening its store: %v", opts.Name, err)
+		store := &lazyStore{open: func() (QueueStore, error) { return backend.Open(ctx) }}
+		if _, err := store.get(); err != nil {
+			logger.Error("queue store cannot be opened; events are answered 503 until it can",
+				zap.String("queue", opts.Name), zap.Error(err))
 		}
 		return newQueueEngine(opts.Name, store, logger), nil
 	})

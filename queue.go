@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,9 @@ func (o *QueueOptions) provision() {
 }
 
 func (o *QueueOptions) validate() error {
+	if o.Name == "." || o.Name == ".." || strings.ContainsAny(o.Name, `/\`) {
+		return fmt.Errorf("queue name %q must not contain / or \\, nor be . or ..: it names a directory", o.Name)
+	}
 	for i, d := range o.Retry {
 		if d <= 0 {
 			return fmt.Errorf("queue %q: retry wait %d must be positive, got %s", o.Name, i+1, time.Duration(d))
@@ -351,3 +355,129 @@ func (e *queueEngine) Destruct() error {
 func (e *queueEngine) stats(ctx context.Context) (QueueStats, error) {
 	return e.store.Stats(ctx)
 }
+
+// lazyStore opens a queue's store when it is first needed, and again, at
+// most once a second, while opening fails: a queue whose directory cannot
+// be written yet answers senders 503, so they retry, and takes their events
+// as soon as it can, instead of keeping the whole config from loading.
+type lazyStore struct {
+	open func() (QueueStore, error)
+
+	mu    sync.Mutex
+	store QueueStore
+	err   error
+	tried time.Time
+}
+
+func (l *lazyStore) get() (QueueStore, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.store == nil && time.Since(l.tried) >= time.Second {
+		l.tried = time.Now()
+		l.store, l.err = l.open()
+	}
+	if l.store == nil {
+		return nil, fmt.Errorf("%w: %v", errQueueUnavailable, l.err)
+	}
+	return l.store, nil
+}
+
+func (l *lazyStore) Accept(ctx context.Context, ev *QueuedEvent, maxWaiting int) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Accept(ctx, ev, maxWaiting)
+}
+
+func (l *lazyStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Take(ctx, now, n)
+}
+
+func (l *lazyStore) NextDue(ctx context.Context) (time.Time, bool, error) {
+	s, err := l.get()
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return s.NextDue(ctx)
+}
+
+func (l *lazyStore) Ack(ctx context.Context, ev *QueuedEvent, keepKey time.Duration) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Ack(ctx, ev, keepKey)
+}
+
+func (l *lazyStore) Retry(ctx context.Context, ev *QueuedEvent, at time.Time) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Retry(ctx, ev, at)
+}
+
+func (l *lazyStore) Bury(ctx context.Context, ev *QueuedEvent) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Bury(ctx, ev)
+}
+
+func (l *lazyStore) Replay(ctx context.Context, ids []string, all bool) (int, error) {
+	s, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	return s.Replay(ctx, ids, all)
+}
+
+func (l *lazyStore) Drop(ctx context.Context, id string) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Drop(ctx, id)
+}
+
+func (l *lazyStore) Dead(ctx context.Context, limit int) ([]*QueuedEvent, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Dead(ctx, limit)
+}
+
+func (l *lazyStore) Expire(ctx context.Context, now, deadBefore time.Time) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Expire(ctx, now, deadBefore)
+}
+
+func (l *lazyStore) Stats(ctx context.Context) (QueueStats, error) {
+	s, err := l.get()
+	if err != nil {
+		return QueueStats{}, err
+	}
+	return s.Stats(ctx)
+}
+
+// Close closes the store if it was ever opened.
+func (l *lazyStore) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.store == nil {
+		return nil
+	}
+	return l.store.Close()
+}
+
+var _ QueueStore = (*lazyStore)(nil)

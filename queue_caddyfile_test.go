@@ -102,8 +102,8 @@ func TestProvisionQueueErrors(t *testing.T) {
 		{"negative concurrency", Handler{QueueRaw: queue(`,"concurrency":-2`), DeliverRaw: deliver}, []string{"concurrency must be positive, got -2"}},
 		{"negative max_events", Handler{QueueRaw: queue(`,"max_events":-2`), DeliverRaw: deliver}, []string{"max_events must be positive, got -2"}},
 		{"unknown store", Handler{QueueRaw: json.RawMessage(`{"backend":"tape"}`), DeliverRaw: deliver}, []string{"loading queue store", "tape"}},
-		{"unwritable path", Handler{QueueRaw: json.RawMessage(`{"backend":"file","path":"/proc/groq-webhook-cannot-be-here"}`), DeliverRaw: deliver},
-			[]string{`queue "default": opening its store`, "/proc/groq-webhook-cannot-be-here"}},
+		{"a name that climbs out", Handler{QueueRaw: json.RawMessage(`{"backend":"file","name":"../x"}`), DeliverRaw: deliver},
+			[]string{`queue name "../x" must not contain /`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

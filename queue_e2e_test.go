@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -360,4 +362,31 @@ func TestQueueFullThenAcceptedAgain(t *testing.T) {
 		return do(t, signedRequest(t, url, testSecret, time.Now(), eventBody("evt_full_3"))).Status == http.StatusAccepted
 	})
 	waitFor(t, 5*time.Second, "the retry delivered", func() bool { return up.countByEventID()["evt_full_3"] == 1 })
+}
+
+// TestQueueUnwritableStore: a queue whose directory cannot be created
+// (its parent is a file; as root, permissions would not stop the write)
+// answers 503 and keeps nothing; once the directory can be made, the
+// sender's retry is accepted and delivered.
+func TestQueueUnwritableStore(t *testing.T) {
+	up := newUpstream(t)
+	parent := filepath.Join(t.TempDir(), "not-a-directory")
+	if err := os.WriteFile(parent, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, url := startQueueSite(t, filepath.Join(parent, "queue"), "", "reverse_proxy {{upstream}}", map[string]string{"upstream": up.addr()})
+	got := do(t, signedRequest(t, url, testSecret, time.Now(), eventBody("evt_unwritable")))
+	if got.Status != http.StatusServiceUnavailable || got.Body != `{"error":"queue unavailable"}` || got.Header.Get("Retry-After") == "" {
+		t.Fatalf("with an unwritable store: %d %s (Retry-After %q), want 503 queue unavailable", got.Status, got.Body, got.Header.Get("Retry-After"))
+	}
+	if err := os.Remove(parent); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(parent, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the sender's retry accepted", func() bool {
+		return do(t, signedRequest(t, url, testSecret, time.Now(), eventBody("evt_unwritable"))).Status == http.StatusAccepted
+	})
+	waitFor(t, 5*time.Second, "the event delivered", func() bool { return up.countByEventID()["evt_unwritable"] == 1 })
 }

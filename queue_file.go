@@ -98,8 +98,8 @@ func (FileQueue) CaddyModule() caddy.ModuleInfo {
 func (q *FileQueue) Options() *QueueOptions { return &q.QueueOptions }
 
 // Open implements QueueBackend: it creates the directory if needed and
-// opens the database there. A directory that cannot be written fails here,
-// so that provisioning the config fails.
+// opens the database there. A directory that cannot be written fails here;
+// the engine logs it, answers senders 503, and tries again (lazyStore).
 func (q *FileQueue) Open(ctx caddy.Context) (QueueStore, error) {
 	dir := q.Path
 	if dir == "" {
