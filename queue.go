@@ -2,6 +2,7 @@ package groqwebhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -201,12 +202,20 @@ func (e *queueEngine) accept(ctx context.Context, ev *QueuedEvent) error {
 
 // run is the scheduler: it takes due events while attempts may start,
 // and sleeps until the next is due, an event arrives, or an attempt ends.
+// Housekeeping runs every minute, and as soon as a backlog has drained, so
+// that the disk space of delivered events is given back then.
 func (e *queueEngine) run() {
 	defer close(e.stopped)
 	housekeeping := time.NewTicker(housekeepingInterval)
 	defer housekeeping.Stop()
+	worked := false // events were taken since the last housekeeping
 	for {
-		wait := e.dispatch()
+		wait, took, drained := e.dispatch()
+		worked = worked || took
+		if drained && worked {
+			e.housekeep(time.Now())
+			worked = false
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-e.ctx.Done():
@@ -215,35 +224,43 @@ func (e *queueEngine) run() {
 		case <-e.wake:
 		case <-timer.C:
 		case now := <-housekeeping.C:
-			_, opts := e.current()
-			if err := e.store.Expire(e.ctx, now, now.Add(-time.Duration(opts.KeepDead))); err != nil {
-				e.logger.Error("queue housekeeping failed", zap.String("queue", e.name), zap.Error(err))
-			}
+			e.housekeep(now)
+			worked = false
 		}
 		timer.Stop()
 	}
 }
 
-// dispatch starts attempts for due events while slots are free, and
-// returns how long the scheduler may sleep.
-func (e *queueEngine) dispatch() time.Duration {
+// housekeep removes dead letters past keep_dead and forgets expired keys.
+func (e *queueEngine) housekeep(now time.Time) {
+	_, opts := e.current()
+	err := e.store.Expire(e.ctx, now, now.Add(-time.Duration(opts.KeepDead)))
+	if err != nil && !errors.Is(err, errQueueUnavailable) && e.ctx.Err() == nil {
+		e.logger.Error("queue housekeeping failed", zap.String("queue", e.name), zap.Error(err))
+	}
+}
+
+// dispatch starts attempts for due events while slots are free. It returns
+// how long the scheduler may sleep, whether it took any event, and whether
+// nothing waits any more.
+func (e *queueEngine) dispatch() (wait time.Duration, took, drained bool) {
 	const idle = time.Second // a store error or a clock step is retried this soon
 	h, opts := e.current()
 	if h == nil || e.stopping.Load() {
-		return idle
+		return idle, false, false
 	}
 	e.mu.Lock()
 	free := opts.Concurrency - e.inFlight
 	e.mu.Unlock()
 	if free <= 0 {
-		return idle // an ending attempt wakes the scheduler
+		return idle, false, false // an ending attempt wakes the scheduler
 	}
 	events, err := e.store.Take(e.ctx, time.Now(), free)
 	if err != nil {
-		if e.ctx.Err() == nil {
+		if e.ctx.Err() == nil && !errors.Is(err, errQueueUnavailable) {
 			e.logger.Error("taking queued events failed", zap.String("queue", e.name), zap.Error(err))
 		}
-		return idle
+		return idle, false, false
 	}
 	for _, ev := range events {
 		e.mu.Lock()
@@ -252,14 +269,21 @@ func (e *queueEngine) dispatch() time.Duration {
 		e.attempts.Add(1)
 		go e.attempt(ev)
 	}
+	took = len(events) > 0
 	if len(events) == free {
-		return 0 // maybe more are due
+		return 0, took, false // maybe more are due
 	}
 	due, ok, err := e.store.NextDue(e.ctx)
-	if err != nil || !ok {
-		return idle
+	switch {
+	case err != nil:
+		return idle, took, false
+	case !ok:
+		e.mu.Lock()
+		drained = e.inFlight == 0
+		e.mu.Unlock()
+		return idle, took, drained
 	}
-	return min(max(time.Until(due), 0), idle)
+	return min(max(time.Until(due), 0), idle), took, false
 }
 
 // attempt delivers ev once and records the outcome.

@@ -5,11 +5,20 @@
 #   (a) Caddy with a bare reverse_proxy,
 #   (b) the same Caddy binary with groq_webhook + reverse_proxy,
 #   (c) the Express reference verifying, then proxying to the same upstream,
+#   (q) the same Caddy binary with groq_webhook + queue (store-and-forward:
+#       202 once the event is on disk) delivering to the same upstream
+#       through deliver { reverse_proxy }; a fresh Caddy with an admin
+#       endpoint on a free port and a fresh queue directory for each run,
 # with signed bodies of each size, every request a distinct event id. Prints
-# the median req/s, p50 and p99 of each and the ratios b/a and b/c. Exits
-# non-zero if any response was not 2xx, any socket error, wrk ran out of
-# events for (b), the upstream's count disagrees with the 2xx answers, or a
-# forged request to (b) did not get 401.
+# the median req/s, p50 and p99 of each and the ratios b/a, b/c and q/a; for
+# (q) also the delivery rate (events the upstream got per second of the wrk
+# run), the backlog (queued + in flight) when wrk ended, and the time the
+# queue then took to drain. Exits non-zero if any response was not 2xx, any
+# socket error, wrk ran out of events for (b) or (q), the upstream's count
+# disagrees with the 2xx answers, a forged request to (b) or (q) did not get
+# 401, or, for (q): the queue did not reach queued=0 and in_flight=0 within
+# DRAIN_TIMEOUT, any event is dead, or the upstream did not get exactly the
+# events answered 202 (Caddy's requests_total{result="queued"}), each verified.
 #
 # The p50 and p99 columns are the medians of each run's p50 and p99.
 #
@@ -19,6 +28,7 @@
 # (events signed per second of DURATION: 25000 up to 4 KiB, 8000 up to
 # 64 KiB, else 1500; at most MAX_EVENTS=1000000); CADDY_BIN=/path reuses a
 # binary, CADDY_BUILD=go builds ./cmd/caddy instead of xcaddy;
+# DRAIN_TIMEOUT=120 (seconds for (q)'s queue to drain after wrk ends);
 # EXPRESS_REFERENCE (default /work/shared/reference/express; variant c is
 # skipped if it is missing); KEEP_WORK=1 keeps the temporary directory (logs,
 # Caddyfiles, wrk outputs). Quick check: ROUNDS=1 DURATION=3s bench/e2e.sh
@@ -32,6 +42,7 @@ source "$bench_dir/lib.sh"
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-15s} THREADS=${THREADS:-2} CONNECTIONS=${CONNECTIONS:-64}
 SIZES=${SIZES:-1024 65536} WARMUP=${WARMUP:-2s} PAUSE=${PAUSE:-1}
 express_ref=${EXPRESS_REFERENCE:-/work/shared/reference/express}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 path=/webhooks/groq
 
 bench_setup
@@ -39,7 +50,7 @@ start_caddy a ""
 url_a=http://127.0.0.1:$caddy_port$path
 start_caddy b "$webhook_directive"
 url_b=http://127.0.0.1:$caddy_port$path
-variants="a b"
+variants="a b q"
 
 if [ -d "$express_ref" ]; then
 	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -56,7 +67,7 @@ if [ -d "$express_ref" ]; then
 	pids+=("$!")
 	wait_port "$express_port" "$!" || die "express did not start: $(cat "$work/express.log")"
 	url_c=http://127.0.0.1:$express_port$path
-	variants="a b c"
+	variants="a b c q"
 	say "express reference: node $(node --version), $(cd "$work/express" && node -p 'require("express/package.json").version') (express)"
 else
 	say "EXPRESS_REFERENCE=$express_ref not found: skipping variant c (no b/c ratio)"
@@ -72,31 +83,61 @@ rate_cap() {
 
 results=$work/results.tsv
 : >"$results"
+# start_q ROUND SIZE: a fresh Caddy (q) with its admin endpoint on a free
+# port and a fresh queue directory; sets $url_q, $q_pid, $q_admin, $q_dir.
+start_q() {
+	q_admin=$(free_port)
+	q_dir=$work/queue.$1.$2
+	start_caddy "q.$1.$2" "$(queue_directive "$q_dir")" "$q_admin" ""
+	q_pid=$caddy_pid
+	url_q=http://127.0.0.1:$caddy_port$path
+}
+
 # measure ROUND VARIANT SIZE DURATION: one wrk run, appended to $results.
 measure() {
 	local round=$1 variant=$2 size=$3 duration=$4 url events fields counters
-	url=url_$variant
-	url=${!url}
 	events=$work/events
 	sign_events "$size" $(($(seconds "$duration") * $(rate_cap "$size"))) "$events"
+	[ "$variant" = q ] && start_q "$round" "$size"
+	url=url_$variant
+	url=${!url}
 	upstream_counters reset >/dev/null
 	fields=$(run_wrk "$url" "$events" "$CONNECTIONS" "$duration" "$work/wrk.$round.$variant.$size.log")
+	if [ "$variant" = q ]; then
+		# What the upstream got while wrk ran, and the backlog it left; then
+		# the queue must drain, every 202 delivered.
+		local during backlog drained
+		during=$(upstream_counters count)
+		backlog=$(queue_stats "$q_admin")
+		drained=$(wait_drained "$q_admin" "$DRAIN_TIMEOUT")
+	fi
 	sleep 0.5 # requests wrk abandoned at the deadline may still reach the upstream
 	counters=$(upstream_counters count)
 	printf 'run\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$size" "$fields" "$counters" >>"$results"
+	if [ "$variant" = q ]; then
+		local d=($drained) b=($backlog)
+		printf 'queue\t%s\t%s\t%s\taccepted=%s delivered_run=%s backlog=%s in_flight=%s drain_ms=%s queued_after=%s in_flight_after=%s dead=%s\n' \
+			"$round" "$variant" "$size" "$(queue_accepted "$q_admin")" "${during%% *}" "${b[0]}" "${b[1]}" \
+			"${d[0]}" "${d[1]}" "${d[2]}" "${d[3]}" >>"$results"
+	fi
 	python3 "$bench_dir/report.py" --last "$results" >&2
-	if [ "$variant" = b ]; then
+	if [ "$variant" = b ] || [ "$variant" = q ]; then
 		local code after
 		code=$(forged_status "$url")
+		[ "$variant" = q ] && sleep 0.2 # a forged event wrongly queued would be delivered by now
 		after=$(upstream_counters count)
 		printf 'forged\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$size" "$code" \
 			"$((${after%% *} - ${counters%% *}))" >>"$results"
+	fi
+	if [ "$variant" = q ]; then
+		stop_caddy "$q_pid"
+		rm -rf "$q_dir"
 	fi
 	rm -f "$events"
 	sleep "$PAUSE"
 }
 
-say "a=$url_a b=$url_b${url_c:+ c=$url_c} upstream=127.0.0.1:$upstream_port; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, sizes $SIZES"
+say "a=$url_a b=$url_b${url_c:+ c=$url_c} q=(a fresh Caddy per run) upstream=127.0.0.1:$upstream_port; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, sizes $SIZES"
 if [ "$WARMUP" != 0 ]; then
 	for size in $SIZES; do
 		for v in $variants; do measure 0 "$v" "$size" "$WARMUP"; done

@@ -93,25 +93,85 @@ start_upstream() {
 	wait_port "$upstream_port" "$upstream_pid" || die "upstream did not start: $(cat "$work/upstream.log")"
 }
 
-# start_caddy NAME DIRECTIVES: a site on a free port proxying to the upstream,
-# with DIRECTIVES before reverse_proxy; sets $caddy_port, $caddy_pid.
+# start_caddy NAME DIRECTIVES [ADMIN_PORT [LAST]]: a site on a free port
+# proxying to the upstream, with DIRECTIVES before reverse_proxy; sets
+# $caddy_port, $caddy_pid. ADMIN_PORT (empty: admin off) gives Caddy's admin
+# endpoint 127.0.0.1:ADMIN_PORT; LAST replaces the site's final
+# reverse_proxy line ("" for none).
 start_caddy() {
+	local admin="admin off" last
+	[ -n "${3:-}" ] && admin="admin 127.0.0.1:$3"
+	last=${4-$'\treverse_proxy 127.0.0.1:'"$upstream_port"$'\n'}
 	caddy_port=$(free_port)
-	printf '{\n\tadmin off\n}\nhttp://127.0.0.1:%s {\n%s\treverse_proxy 127.0.0.1:%s\n}\n' \
-		"$caddy_port" "$2" "$upstream_port" >"$work/Caddyfile.$1"
+	printf '{\n\t%s\n}\nhttp://127.0.0.1:%s {\n%s%s}\n' \
+		"$admin" "$caddy_port" "$2" "$last" >"$work/Caddyfile.$1"
 	XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg \
 		"$caddy" run --config "$work/Caddyfile.$1" --adapter caddyfile >"$work/caddy.$1.log" 2>&1 &
 	caddy_pid=$!
 	pids+=("$caddy_pid")
 	wait_port "$caddy_port" "$caddy_pid" || die "caddy ($1) did not start: $(cat "$work/caddy.$1.log")"
+	if [ -n "${3:-}" ]; then
+		wait_port "$3" "$caddy_pid" || die "caddy ($1) has no admin endpoint: $(cat "$work/caddy.$1.log")"
+	fi
+}
+
+# stop_caddy PID: a graceful stop (SIGTERM) of a Caddy that start_caddy started.
+stop_caddy() {
+	local pid keep=()
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+	pids=("${keep[@]}")
+}
+
+# queue_directive PATH [OPTION_LINES]: groq_webhook with a queue in PATH (and
+# OPTION_LINES, each ending in a newline, inside the queue block), delivering
+# to the upstream.
+queue_directive() {
+	printf '\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t\tqueue {\n\t\t\tpath %s\n%s\t\t}\n\t\tdeliver {\n\t\t\treverse_proxy 127.0.0.1:%s\n\t\t}\n\t}\n' \
+		"$1" "${2:-}" "$upstream_port"
+}
+
+# queue_stats ADMIN_PORT: the first queue's "queued in_flight dead" from the
+# admin API (GET /groq_webhook/queues).
+queue_stats() {
+	curl -fsS "http://127.0.0.1:$1/groq_webhook/queues" |
+		python3 -c 'import json,sys; q=json.load(sys.stdin)[0]; print(q["queued"], q["in_flight"], q["dead"])'
+}
+
+# queue_accepted ADMIN_PORT: how many events this Caddy answered 202 (queued),
+# from caddy_groq_webhook_requests_total{result="queued"} on /metrics.
+queue_accepted() {
+	curl -fsS "http://127.0.0.1:$1/metrics" |
+		python3 -c 'import re,sys
+m = re.search(r"^caddy_groq_webhook_requests_total\{result=\"queued\"\} (\S+)$", sys.stdin.read(), re.M)
+print(int(float(m.group(1))) if m else 0)'
+}
+
+# wait_drained ADMIN_PORT TIMEOUT: polls the admin API every 0.2 s until the
+# queue has queued=0 and in_flight=0; prints "MS queued in_flight dead", MS
+# being the milliseconds it took, or -1 if TIMEOUT seconds passed first.
+wait_drained() {
+	local start now stats
+	start=$(date +%s%N)
+	while :; do
+		stats=$(queue_stats "$1")
+		now=$(date +%s%N)
+		case $stats in
+		"0 0 "*) echo "$(((now - start) / 1000000)) $stats"; return ;;
+		esac
+		if [ $(((now - start) / 1000000000)) -ge "$2" ]; then echo "-1 $stats"; return; fi
+		sleep 0.2
+	done
 }
 
 webhook_directive=$'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t}\n'
 
-# upstream_counters reset|count: the upstream's counters as "requests bytes verified".
+# upstream_counters reset|count|down|up: the upstream's counters as
+# "requests bytes verified" (down and up also switch its outage on and off).
 upstream_counters() {
 	local method=GET
-	[ "$1" = reset ] && method=POST
+	[ "$1" != count ] && method=POST
 	curl -fsS -X "$method" "http://127.0.0.1:$upstream_port/__bench/$1" |
 		python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["requests"], c["bytes"], c["verified"])'
 }

@@ -2,8 +2,14 @@
 """report.py: checks and summarizes bench/e2e.sh's results file.
 
 Each line is tab-separated: "run ROUND VARIANT SIZE <wrk BENCH fields>
-<upstream requests bytes verified>" or "forged ROUND b SIZE HTTP_CODE
-UPSTREAM_DELTA". Round 0 is the warm-up: checked, not in the medians.
+<upstream requests bytes verified>", "forged ROUND b|q SIZE HTTP_CODE
+UPSTREAM_DELTA", or, after each run of (q), "queue ROUND q SIZE accepted=..
+delivered_run=.. backlog=.. in_flight=.. drain_ms=.. queued_after=..
+in_flight_after=.. dead=.." (accepted: Caddy's 202 count; delivered_run: what
+the upstream had when wrk ended; backlog, in_flight: the queue then; drain_ms:
+how long it then took to reach queued=0 and in_flight=0, -1 if it did not
+within the bound; the _after fields and dead: the queue when polling
+stopped). Round 0 is the warm-up: checked, not in the medians.
 
   report.py --last FILE   one line for the last run (progress), no checks
   report.py FILE          the table of medians and ratios, then the checks;
@@ -12,11 +18,12 @@ UPSTREAM_DELTA". Round 0 is the warm-up: checked, not in the medians.
 import statistics
 import sys
 
-NAMES = {"a": "a  bare reverse_proxy", "b": "b  groq_webhook + reverse_proxy", "c": "c  express verify + proxy"}
+NAMES = {"a": "a  bare reverse_proxy", "b": "b  groq_webhook + reverse_proxy", "c": "c  express verify + proxy",
+         "q": "q  groq_webhook + queue (deliver)"}
 
 
 def parse(path):
-    runs, forged = [], []
+    runs, forged, queues = [], [], {}
     for line in open(path):
         f = line.rstrip("\n").split("\t")
         if f[0] == "run":
@@ -29,13 +36,24 @@ def parse(path):
             runs.append(r)
         elif f[0] == "forged":
             forged.append(dict(round=int(f[1]), variant=f[2], size=int(f[3]), code=f[4], delta=int(f[5])))
+        elif f[0] == "queue":
+            q = {k: int(v) for k, v in (kv.split("=") for kv in f[4].split())}
+            queues[int(f[1]), f[2], int(f[3])] = q
+    for r in runs:
+        q = queues.get((r["round"], r["variant"], r["size"]))
+        if q:
+            r["queue"] = q
+            q["delivery_rate"] = q["delivered_run"] / (r["duration_us"] / 1e6)
     return runs, forged
 
 
 def line(r):
+    q = r.get("queue")
+    extra = (f"; delivered {q['delivery_rate']:.0f}/s during the run, backlog {q['backlog']}+{q['in_flight']} in flight"
+             f" at the end, drained in {q['drain_ms'] / 1000:.1f} s, {q['accepted']} accepted" if q else "")
     return (f"round {r['round']} {r['variant']} {r['size']:>7} B: {r['rps']:9.0f} req/s  p50 {r['p50_us'] / 1000:7.2f} ms"
             f"  p99 {r['p99_us'] / 1000:7.2f} ms  ({r['requests']} answers, {r['status']} non-2xx, upstream got"
-            f" {r['up_requests']}, verified {r['up_verified']}, sent {r['sent']}, wraps {r['wraps']})")
+            f" {r['up_requests']}, verified {r['up_verified']}, sent {r['sent']}, wraps {r['wraps']}){extra}")
 
 
 def check(r):
@@ -55,11 +73,25 @@ def check(r):
         bad.append(f"{where}: upstream got {r['up_requests']} requests for {r['ok']} 2xx answers ({r['sent']} sent)")
     if r["up_bytes"] > r["up_requests"] * r["size"] or r["up_bytes"] < r["ok"] * r["size"]:
         bad.append(f"{where}: upstream got {r['up_bytes']} body bytes for {r['up_requests']} requests")
-    want_verified = r["up_requests"] if r["variant"] == "b" else 0
+    want_verified = r["up_requests"] if r["variant"] in ("b", "q") else 0
     if r["up_verified"] != want_verified:
         bad.append(f"{where}: upstream saw {r['up_verified']} X-Groq-Verified: true, want {want_verified}")
-    if r["wraps"] and r["variant"] == "b":
+    if r["wraps"] and r["variant"] in ("b", "q"):
         bad.append(f"{where}: wrk ran out of signed events ({r['wraps']} wraps: duplicates); raise RATE_CAP_{r['size']}")
+    if r["variant"] == "q":
+        q = r.get("queue")
+        if q is None:
+            return bad + [f"{where}: no queue line"]
+        if q["drain_ms"] < 0:
+            bad.append(f"{where}: the queue did not drain: queued {q['queued_after']}, in flight {q['in_flight_after']}")
+        if q["dead"]:
+            bad.append(f"{where}: {q['dead']} dead events")
+        # Every 2xx answer wrk counted was a 202 (a 200 duplicate would not
+        # be), and the upstream got each accepted event exactly once.
+        if not r["ok"] <= q["accepted"] <= r["sent"]:
+            bad.append(f"{where}: Caddy answered {q['accepted']} requests 202 for {r['ok']} 2xx answers ({r['sent']} sent)")
+        if r["up_requests"] != q["accepted"]:
+            bad.append(f"{where}: upstream got {r['up_requests']} deliveries for {q['accepted']} events answered 202")
     return bad
 
 
@@ -69,6 +101,7 @@ def main():
         print(line(runs[-1]))
         return 0
     runs, forged = parse(sys.argv[1])
+    qmed = {}
     sizes = sorted({r["size"] for r in runs})
     variants = sorted({r["variant"] for r in runs})
     med = {}
@@ -82,9 +115,20 @@ def main():
             p50 = statistics.median(r["p50_us"] for r in rs) / 1000
             p99 = statistics.median(r["p99_us"] for r in rs) / 1000
             print(f"{NAMES[v]:34} {size:>7} {len(rs):>4} {med[v, size]:9.0f} {p50:8.2f} {p99:8.2f}")
+            if v == "q" and all("queue" in r for r in rs):
+                qmed[size] = {k: statistics.median(r["queue"][k] for r in rs) for k in ("delivery_rate", "backlog", "in_flight", "drain_ms")}
+    if qmed:
+        print()
+        print(f"{'q: medians':34} {'size':>7} {'delivered/s':>11} {'backlog':>8} {'in flight':>9} {'drain s':>8}")
+        for size, m in sorted(qmed.items()):
+            print(f"{'   upstream during run, end of run':34} {size:>7} {m['delivery_rate']:11.0f} {m['backlog']:8.0f} {m['in_flight']:9.0f}"
+                  f" {m['drain_ms'] / 1000:8.2f}")
     print()
     for size in sizes:
-        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c")) if (n, size) in med and (d, size) in med]
+        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"))
+                  if (n, size) in med and (d, size) in med]
+        if size in qmed and ("a", size) in med:
+            ratios.append(f"q delivered/a {qmed[size]['delivery_rate'] / med['a', size]:.2f}")
         print(f"ratios of median req/s at {size} B: " + ("  ".join(ratios) or "n/a"))
 
     bad = [p for r in runs for p in check(r)]
@@ -92,13 +136,15 @@ def main():
              for r in runs if r["wraps"] and r["variant"] != "b"]
     for f in forged:
         if f["code"] != "401" or f["delta"]:
-            bad.append(f"round {f['round']} forged request to b at {f['size']} B: HTTP {f['code']}, upstream +{f['delta']}")
+            bad.append(f"round {f['round']} forged request to {f['variant']} at {f['size']} B: HTTP {f['code']}, upstream +{f['delta']}")
     print()
     for n in notes:
         print("note: " + n)
     nonzero = sum(1 for r in runs if r["round"] > 0)
     print(f"checks: {len(runs)} runs ({nonzero} measured), every answer 2xx, no socket errors, upstream counts match;"
-          f" {len(forged)} forged requests to b, each 401 and not forwarded" if not bad else "CHECKS FAILED:")
+          f" {len(forged)} forged requests to b and q, each 401 and not forwarded"
+          + ("; every (q) queue drained, nothing dead, each 202 delivered once, verified" if any(r["variant"] == "q" for r in runs) else "")
+          if not bad else "CHECKS FAILED:")
     for p in bad:
         print("  " + p)
     return 1 if bad else 0

@@ -3,8 +3,11 @@
 --   BENCH_EVENTS   the signer's output file (required)
 --   BENCH_THREADS  wrk's -t, so that each thread gets a disjoint slice
 --   BENCH_PATH     request path (default /webhooks/groq)
+--   BENCH_ONCE     if set, a thread that has sent its whole slice stops
+--                  (wrk ends when every thread has: -d is then only a bound)
 -- A thread that runs out of events starts its slice again and counts a wrap
--- (the ids then repeat: duplicates). done() prints one machine-readable line:
+-- (the ids then repeat: duplicates); with BENCH_ONCE it stops instead, and
+-- its last request repeats one id, counted as a wrap. done() prints one machine-readable line:
 --   BENCH requests=.. duration_us=.. status=.. connect=.. read=.. write=..
 --         timeout=.. p50_us=.. p99_us=.. sent=.. wraps=..
 
@@ -43,12 +46,16 @@ function init(args)
   mid = "\r\n\r\n" .. prefix
   tail = suffix
   i, sent, wraps = 0, 0, 0
+  once = os.getenv("BENCH_ONCE") ~= nil and os.getenv("BENCH_ONCE") ~= ""
 end
 
 function request()
   i = i + 1
   if i > n then
     i, wraps = 1, wraps + 1
+    if once then
+      wrk.thread:stop()
+    end
   end
   sent = sent + 1
   return head .. sigs[i] .. mid .. ids[i] .. tail
