@@ -1,10 +1,13 @@
 package groqwebhook
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,4 +224,87 @@ func TestQueueLoadWithUpstreamOutage(t *testing.T) {
 	if len(twice) > 32 {
 		t.Errorf("%d events delivered twice, more than the 32 attempts that can be in flight at the stop", len(twice))
 	}
+}
+
+// TestQueueMemoryIndependentOfBacklog: 20,000 queued 64 KiB events (1.25
+// GiB) with the upstream down. Bodies live on disk, so Caddy's RSS after
+// 20,000 is within queueBacklogMargin of its RSS after 2,000, and within
+// queueMemoryBound of its idle RSS; once the upstream is up and the
+// backlog delivered, the store's files shrink. Measured: RSS 82 MiB idle,
+// 145 MiB with 2,000 queued, 152 MiB with 20,000; the store 1,338 MiB full
+// and 323 MiB once delivered.
+func TestQueueMemoryIndependentOfBacklog(t *testing.T) {
+	const (
+		// The store's memtables and cache (about 40 MiB), the uploads in
+		// flight (32 x 64 KiB, doubled by the garbage collector), and the
+		// heap's headroom.
+		queueMemoryBound = 160 << 20
+		// What 18,000 more events may add: their keys in the store's
+		// in-memory index, not their bodies.
+		queueBacklogMargin = 48 << 20
+	)
+	upstreamAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	port := freePort(t)
+	dir := filepath.Join(t.TempDir(), "queue")
+	caddy := startCaddyProcess(t, fmt.Sprintf(`
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	groq_webhook {
+		secret {env.GROQ_WEBHOOK_SECRET}
+		max_body 128KiB
+		queue {
+			path %s
+			retry %s
+		}
+		deliver {
+			reverse_proxy %s
+		}
+	}
+}
+`, port, dir, strings.Repeat("15s ", 20), upstreamAddr))
+	url := fmt.Sprintf("http://127.0.0.1:%d/hooks", port)
+	waitForPort(t, fmt.Sprintf("127.0.0.1:%d", port))
+	time.Sleep(500 * time.Millisecond)
+	idle := caddy.rssKiB()
+
+	// Bodies of random letters, so that the store cannot compress them
+	// away and its size shows what it holds.
+	rng := rand.New(rand.NewPCG(3, 4))
+	send := func(from, to int) {
+		bodies := make([][]byte, 0, to-from)
+		for i := from; i < to; i++ {
+			body := paddedEvent(fmt.Sprintf("evt_mem_%05d", i), 64<<10)
+			for j := bytes.IndexByte(body, 'p'); j < len(body)-2; j++ {
+				body[j] = 'a' + byte(rng.IntN(26))
+			}
+			bodies = append(bodies, body)
+		}
+		if got := sendAll(t, url, bodies, 32); got[http.StatusAccepted] != to-from {
+			t.Fatalf("answers by status %v, want %d times 202", got, to-from)
+		}
+	}
+	send(0, 2000)
+	at2k := caddy.rssKiB()
+	send(2000, 20000)
+	at20k := caddy.rssKiB()
+	full := dirSize(t, dir)
+	t.Logf("RSS idle %d MiB, with 2,000 queued %d MiB, with 20,000 queued %d MiB; store %d MiB",
+		idle>>10, at2k>>10, at20k>>10, full>>20)
+	if at20k-at2k > queueBacklogMargin>>10 {
+		t.Errorf("RSS grew %d MiB from 2,000 to 20,000 queued events, want at most %d MiB", (at20k-at2k)>>10, queueBacklogMargin>>20)
+	}
+	if at20k-idle > queueMemoryBound>>10 {
+		t.Errorf("RSS %d MiB above idle with 20,000 queued, want at most %d MiB", (at20k-idle)>>10, queueMemoryBound>>20)
+	}
+
+	up := startUpstreamOn(t, upstreamAddr)
+	waitFor(t, 120*time.Second, "the backlog delivered", func() bool { return len(up.countByEventID()) == 20000 })
+	var after int64
+	// Pebble keeps its write-ahead log files for reuse (64 MiB here), and
+	// compacts what was deleted in the background.
+	waitFor(t, 30*time.Second, "the store's files to shrink to half", func() bool {
+		after = dirSize(t, dir)
+		return after < full/2
+	})
+	t.Logf("store %d MiB full, %d MiB once delivered", full>>20, after>>20)
 }

@@ -88,7 +88,7 @@ results=$work/results.tsv
 start_q() {
 	q_admin=$(free_port)
 	q_dir=$work/queue.$1.$2
-	start_caddy "q.$1.$2" "$(queue_directive "$q_dir")" "$q_admin" ""
+	start_caddy "q.$1.$2" "$(queue_directive "$q_dir")"$'\n' "$q_admin" ""
 	q_pid=$caddy_pid
 	url_q=http://127.0.0.1:$caddy_port$path
 }

@@ -135,8 +135,14 @@ queue_directive() {
 # queue_stats ADMIN_PORT: the first queue's "queued in_flight dead" from the
 # admin API (GET /groq_webhook/queues).
 queue_stats() {
-	curl -fsS "http://127.0.0.1:$1/groq_webhook/queues" |
-		python3 -c 'import json,sys; q=json.load(sys.stdin)[0]; print(q["queued"], q["in_flight"], q["dead"])'
+	local json q f d
+	json=$(curl -fsS "http://127.0.0.1:$1/groq_webhook/queues") || return 1
+	# Parsed in bash, not python: it runs every 0.2 s while Caddy drains.
+	[[ $json =~ \"queued\":([0-9]+) ]] && q=${BASH_REMATCH[1]}
+	[[ $json =~ \"in_flight\":([0-9]+) ]] && f=${BASH_REMATCH[1]}
+	[[ $json =~ \"dead\":([0-9]+) ]] && d=${BASH_REMATCH[1]}
+	[ -n "${q:-}" ] && [ -n "${f:-}" ] && [ -n "${d:-}" ] || die "no queue in the admin API's answer: $json"
+	echo "$q $f $d"
 }
 
 # queue_accepted ADMIN_PORT: how many events this Caddy answered 202 (queued),
