@@ -308,3 +308,65 @@ http://127.0.0.1:%d {
 	})
 	t.Logf("store %d MiB full, %d MiB once delivered", full>>20, after>>20)
 }
+
+// TestQueueStopFinishesAttemptsAndCountsThem: `caddy stop` (SIGINT) lets
+// the attempts in flight finish, so nothing is delivered again after the
+// restart; the queue's metrics count what happened.
+func TestQueueStopFinishesAttemptsAndCountsThem(t *testing.T) {
+	up := newUpstream(t)
+	up.setDelay(2 * time.Second)
+	port := freePort(t)
+	caddy := startCaddyProcess(t, fmt.Sprintf(`
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	groq_webhook {
+		secret {env.GROQ_WEBHOOK_SECRET}
+		queue
+		deliver {
+			reverse_proxy %s
+		}
+	}
+}
+`, port, up.addr()))
+	url := fmt.Sprintf("http://127.0.0.1:%d/hooks", port)
+	waitForPort(t, fmt.Sprintf("127.0.0.1:%d", port))
+	var bodies [][]byte
+	for i := range 4 {
+		bodies = append(bodies, eventBody(fmt.Sprintf("evt_stop_%d", i)))
+	}
+	if got := sendAll(t, url, bodies, 4); got[http.StatusAccepted] != 4 {
+		t.Fatalf("answers by status %v, want 4 times 202", got)
+	}
+	inFlight := `caddy_groq_webhook_queue_events{queue="default",state="in_flight"}`
+	waitFor(t, 5*time.Second, "four attempts in flight", func() bool { return caddy.metric(inFlight) == 4 })
+	if got := caddy.metric(`caddy_groq_webhook_requests_total{result="queued"}`); got != 4 {
+		t.Errorf("requests_total queued = %v, want 4", got)
+	}
+
+	caddy.stop() // returns once the process has exited
+	if n := len(up.received()); n != 4 {
+		t.Fatalf("the upstream got %d events by the time Caddy stopped, want the 4 in flight", n)
+	}
+	caddy.start()
+	waitForPort(t, fmt.Sprintf("127.0.0.1:%d", port))
+	up.setDelay(0)
+	if got := do(t, signedRequest(t, url, testSecret, time.Now(), eventBody("evt_stop_after"))); got.Status != http.StatusAccepted {
+		t.Fatalf("after the restart: %d %s", got.Status, got.Body)
+	}
+	delivered := `caddy_groq_webhook_deliveries_total{outcome="delivered",queue="default"}`
+	waitFor(t, 5*time.Second, "one delivery counted", func() bool { return caddy.metric(delivered) == 1 })
+	time.Sleep(500 * time.Millisecond)
+	if n := len(up.received()); n != 5 {
+		t.Errorf("the upstream got %d events in all, want 5: an attempt finished at the stop was made again", n)
+	}
+	for series, want := range map[string]float64{
+		`caddy_groq_webhook_delivery_seconds_count{queue="default"}`:             1,
+		`caddy_groq_webhook_queue_events{queue="default",state="queued"}`:        0,
+		`caddy_groq_webhook_queue_events{queue="default",state="dead"}`:          0,
+		`caddy_groq_webhook_deliveries_total{outcome="retried",queue="default"}`: -1, // no series yet
+	} {
+		if got := caddy.metric(series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
