@@ -122,35 +122,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 
 		case "max_body":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			size, err := humanize.ParseBytes(d.Val())
-			if err != nil {
-				return d.Errf("max_body %q: %v", d.Val(), err)
-			}
-			if size == 0 || size > maxMaxBody {
-				return d.Errf("max_body must be between 1B and 1GiB, got %q", d.Val())
-			}
-			h.MaxBody = int64(size)
-			if d.NextArg() {
-				return d.ArgErr()
+			if err := parseSize(d, &h.MaxBody, maxMaxBody, "1GiB"); err != nil {
+				return err
 			}
 
 		case "max_buffered":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			size, err := humanize.ParseBytes(d.Val())
-			if err != nil {
-				return d.Errf("max_buffered %q: %v", d.Val(), err)
-			}
-			if size == 0 || size > maxMaxBuffered {
-				return d.Errf("max_buffered must be between 1B and 1PiB, got %q", d.Val())
-			}
-			h.MaxBuffered = int64(size)
-			if d.NextArg() {
-				return d.ArgErr()
+			if err := parseSize(d, &h.MaxBuffered, maxMaxBuffered, "1PiB"); err != nil {
+				return err
 			}
 
 		case "mode":
@@ -399,6 +377,27 @@ func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 		return d.Errf("%s must be positive, got %q", name, arg)
 	}
 	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// parseSize reads exactly one size of 1 byte to most (written shown in
+// errors) into dst.
+func parseSize(d *caddyfile.Dispenser, dst *int64, most uint64, shown string) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	size, err := humanize.ParseBytes(d.Val())
+	if err != nil {
+		return d.Errf("%s %q: %v", name, d.Val(), err)
+	}
+	if size == 0 || size > most {
+		return d.Errf("%s must be between 1B and %s, got %q", name, shown, d.Val())
+	}
+	*dst = int64(size)
+	if d.NextArg() {
+		return d.ArgErr()
+	}
 	return nil
 }
 
