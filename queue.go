@@ -267,7 +267,7 @@ func (e *queueEngine) dispatch() (wait time.Duration, took, drained bool) {
 		e.inFlight++
 		e.mu.Unlock()
 		e.attempts.Add(1)
-		go e.attempt(ev)
+		go e.attempt(h, opts, ev)
 	}
 	took = len(events) > 0
 	if len(events) == free {
@@ -286,8 +286,10 @@ func (e *queueEngine) dispatch() (wait time.Duration, took, drained bool) {
 	return min(max(time.Until(due), 0), idle), took, false
 }
 
-// attempt delivers ev once and records the outcome.
-func (e *queueEngine) attempt(ev *QueuedEvent) {
+// attempt delivers ev once through h's deliver routes and records the
+// outcome. h and opts are those current when ev was taken: a config being
+// unloaded meanwhile does not take them away.
+func (e *queueEngine) attempt(h *Handler, opts QueueOptions, ev *QueuedEvent) {
 	defer func() {
 		e.mu.Lock()
 		e.inFlight--
@@ -295,7 +297,6 @@ func (e *queueEngine) attempt(ev *QueuedEvent) {
 		e.attempts.Done()
 		e.signal()
 	}()
-	h, opts := e.current()
 	ev.Attempts++
 	result := h.deliverQueued(e.ctx, ev, time.Duration(opts.AttemptTimeout))
 	if !result.delivered && e.ctx.Err() != nil {
