@@ -637,10 +637,16 @@ func tableSize(t *testing.T, dir string) int64 {
 	t.Helper()
 	var size int64
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || d.IsDir() || strings.HasSuffix(path, ".log") {
 			return err
 		}
 		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted by a compaction meanwhile
+		}
 		if err != nil {
 			return err
 		}
@@ -658,10 +664,16 @@ func dirSize(t *testing.T, dir string) int64 {
 	t.Helper()
 	var size int64
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}
 		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted by a compaction meanwhile
+		}
 		if err != nil {
 			return err
 		}
