@@ -59,6 +59,39 @@ upstream_requests() {
 	[[ $json =~ \"requests\":([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
 }
 
+# accepted_now ADMIN_PORT: Caddy's 202 count, parsed in bash (polled).
+accepted_now() {
+	local metrics
+	metrics=$(curl -fsS "http://127.0.0.1:$1/metrics")
+	if [[ $metrics =~ caddy_groq_webhook_requests_total\{result=\"queued\"\}\ ([0-9.e+]+) ]]; then
+		printf '%.0f\n' "${BASH_REMATCH[1]}"
+	else
+		echo 0
+	fi
+}
+
+# fill URL ADMIN_PORT LOG: wrk sends $work/events, each once (BENCH_ONCE: a
+# thread stops after its slice), for at most FILL_TIMEOUT. wrk's -d does not
+# end early when its threads stop, so once Caddy has accepted EVENTS (or its
+# count has not moved for 3 s) wrk gets SIGINT, on which it ends the run and
+# reports it as usual.
+fill() {
+	local wrk_pid n last=-1 still=0
+	BENCH_EVENTS=$work/events BENCH_THREADS=$THREADS BENCH_ONCE=1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$FILL_TIMEOUT" \
+		--timeout "${WRK_TIMEOUT:-10s}" --latency -s "$bench_dir/signed.lua" "$1" >"$3" 2>&1 &
+	wrk_pid=$!
+	while kill -0 "$wrk_pid" 2>/dev/null; do
+		sleep 0.2
+		n=$(accepted_now "$2")
+		if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0 last=$n; fi
+		if [ "$n" -ge "$EVENTS" ] || [ "$still" -ge 15 ]; then
+			kill -INT "$wrk_pid" 2>/dev/null || true
+			break
+		fi
+	done
+	wait "$wrk_pid" || { cat "$3" >&2; die "wrk failed"; }
+}
+
 results=$work/drain.tsv
 : >"$results"
 
@@ -92,8 +125,9 @@ run_q() {
 	sign_events "$SIZE" "$EVENTS" "$work/events"
 	upstream_counters reset >/dev/null
 	upstream_counters down >/dev/null
-	fields=$(BENCH_ONCE=1 run_wrk "http://127.0.0.1:$caddy_port$path" "$work/events" "$CONNECTIONS" "$FILL_TIMEOUT" \
-		"$work/wrk.q.$round.$conc.log")
+	fill "http://127.0.0.1:$caddy_port$path" "$admin" "$work/wrk.q.$round.$conc.log"
+	fields=$(grep '^BENCH ' "$work/wrk.q.$round.$conc.log" | sed 's/^BENCH //') ||
+		{ cat "$work/wrk.q.$round.$conc.log" >&2; die "wrk printed no BENCH line"; }
 	rm -f "$work/events"
 	accepted=$(queue_accepted "$admin")
 	stats=$(queue_stats "$admin")
