@@ -254,7 +254,7 @@ func (h *Handler) provisionQueue(ctx caddy.Context) error {
 	h.server = new(atomic.Pointer[caddyhttp.Server])
 	h.queueKey = "groq_webhook.queue." + opts.Name
 	logger := h.logger
-	engine, loaded, err := queues.LoadOrNew(h.queueKey, func() (caddy.Destructor, error) {
+	engine, _, err := queues.LoadOrNew(h.queueKey, func() (caddy.Destructor, error) {
 		store := &lazyStore{open: func() (QueueStore, error) { return backend.Open(ctx) }}
 		if _, err := store.get(); err != nil {
 			logger.Error("queue store cannot be opened; events are answered 503 until it can",
@@ -273,7 +273,6 @@ func (h *Handler) provisionQueue(ctx caddy.Context) error {
 		h.queue = nil
 		return err
 	}
-	_ = loaded
 	return nil
 }
 

@@ -635,44 +635,30 @@ func testQueueStore(t *testing.T, open func(t *testing.T, dir string) QueueStore
 // tableSize is the size of the files under dir but the write-ahead log's.
 func tableSize(t *testing.T, dir string) int64 {
 	t.Helper()
-	var size int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil || d.IsDir() || strings.HasSuffix(path, ".log") {
-			return err
-		}
-		info, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // deleted by a compaction meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		size += info.Size()
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("measuring %s: %v", dir, err)
-	}
-	return size
+	return sizeUnder(t, dir, func(path string) bool { return !strings.HasSuffix(path, ".log") })
 }
 
 // dirSize is the size of the files under dir.
 func dirSize(t *testing.T, dir string) int64 {
 	t.Helper()
+	return sizeUnder(t, dir, func(string) bool { return true })
+}
+
+// sizeUnder is the size of the files under dir that count. A file deleted
+// by a compaction while the directory is walked is not an error.
+func sizeUnder(t *testing.T, dir string, counts func(path string) bool) int64 {
+	t.Helper()
 	var size int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || !counts(path) {
 			return err
 		}
 		info, err := d.Info()
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil // deleted by a compaction meanwhile
+			return nil
 		}
 		if err != nil {
 			return err
