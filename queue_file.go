@@ -150,8 +150,13 @@ type fileStore struct {
 	// them never rewrite the same dead letter from the same old state.
 	adminMu sync.Mutex
 
-	mu       sync.Mutex
-	inFlight map[string]bool
+	mu sync.Mutex
+	// due holds the waiting events that are not in flight; inFlight
+	// those taken and not yet settled, with the due time they were taken
+	// at, so that an attempt whose outcome cannot be stored puts the
+	// event back as it was.
+	due      dueIndex
+	inFlight map[string]int64
 	waiting  int   // events with a d/ entry: queued or in flight
 	dead     int   // events with an x/ entry
 	deleted  int   // events deleted since the last compaction
@@ -185,8 +190,13 @@ func openFileStore(dir string, logger *zap.Logger, fs vfs.FS) (_ *fileStore, err
 	if err != nil {
 		return nil, err
 	}
-	s := &fileStore{db: db, keySeed: maphash.MakeSeed(), inFlight: make(map[string]bool)}
-	if s.waiting, err = s.count(duePrefix); err == nil {
+	s := &fileStore{db: db, keySeed: maphash.MakeSeed(), inFlight: make(map[string]int64)}
+	err = s.scan(duePrefix, nil, func(k []byte) (bool, error) {
+		s.due.add(splitTimeKey(duePrefix, k))
+		return true, nil
+	})
+	s.waiting = len(s.due)
+	if err == nil {
 		s.dead, err = s.count(deadPrefix)
 	}
 	if err != nil {
@@ -376,11 +386,20 @@ func (s *fileStore) deleteEvent(b *pebble.Batch, rec *fileRecord) error {
 	return nil
 }
 
-// moved updates the counters after rec went from old's state to its own;
-// old or rec is nil for an event that was not there or is gone.
+// moved updates the counters and the due index after a committed change
+// took an event from old's state to rec's; old or rec is nil for an event
+// that was not there or is gone. The event is no longer in flight.
 func (s *fileStore) moved(old, rec *fileRecord) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rec != nil {
+		delete(s.inFlight, rec.ID)
+		if rec.DeadAt.IsZero() {
+			s.due.add(rec.IndexAt, rec.ID)
+		}
+	} else if old != nil {
+		delete(s.inFlight, old.ID)
+	}
 	for _, r := range []struct {
 		rec  *fileRecord
 		sign int
@@ -474,10 +493,14 @@ func (s *fileStore) insert(ev *QueuedEvent, now time.Time) error {
 		return err
 	}
 	ev.ID = rec.ID
+	s.mu.Lock()
+	s.due.add(rec.IndexAt, rec.ID)
+	s.mu.Unlock()
 	return nil
 }
 
-// Take implements QueueStore.
+// Take implements QueueStore. It reads the due index, not the database's
+// d/ keys, and loads each event it takes.
 func (s *fileStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -486,32 +509,42 @@ func (s *fileStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEv
 	if n <= 0 {
 		return nil, ctx.Err()
 	}
-	var taken []*QueuedEvent
-	err := s.scan(duePrefix, timeKey(duePrefix, now.UnixNano()+1, ""), func(k []byte) (bool, error) {
-		at, id := splitTimeKey(duePrefix, k)
-		if !s.markInFlight(id) {
-			return true, nil
+	var entries []dueEntry
+	s.mu.Lock()
+	for len(entries) < n {
+		e, ok := s.due.popDue(now.UnixNano())
+		if !ok {
+			break
 		}
-		ev, err := s.loadDue(id, at)
-		if ev == nil || err != nil {
-			s.endInFlight(id)
-			return err == nil, err
+		s.inFlight[e.ID()] = e.at
+		entries = append(entries, e)
+	}
+	s.mu.Unlock()
+	var taken []*QueuedEvent
+	for i, e := range entries {
+		id := e.ID()
+		ev, err := s.loadDue(id, e.at)
+		if err != nil {
+			for _, e := range entries[i:] {
+				s.putBack(e.ID())
+			}
+			for _, ev := range taken {
+				s.putBack(ev.ID)
+			}
+			return nil, fmt.Errorf("queue file: taking events: %w", err)
+		}
+		if ev == nil {
+			s.forgetInFlight(id) // an entry a later change replaced
+			continue
 		}
 		taken = append(taken, ev)
-		return len(taken) < n, nil
-	})
-	if err != nil {
-		for _, ev := range taken {
-			s.endInFlight(ev.ID)
-		}
-		return nil, fmt.Errorf("queue file: taking events: %w", err)
 	}
 	return taken, nil
 }
 
-// loadDue loads the event id, with its body, if it is still due at at: the
-// iterator that found its d/ entry may have seen it before it was
-// acknowledged, retried or buried. It returns nil, nil if not.
+// loadDue loads the event id, with its body, if it is still due at at. It
+// returns nil, nil if not: an event changed while it was not in flight
+// (Retry or Bury called without Take) leaves its old entry in the index.
 func (s *fileStore) loadDue(id string, at int64) (*QueuedEvent, error) {
 	rec, err := s.record(id)
 	if rec == nil || err != nil || !rec.DeadAt.IsZero() || rec.IndexAt != at {
@@ -526,27 +559,30 @@ func (s *fileStore) loadDue(id string, at int64) (*QueuedEvent, error) {
 	return &ev, nil
 }
 
-// markInFlight marks id in flight, or reports false if it already was.
-func (s *fileStore) markInFlight(id string) bool {
+// putBack ends id's flight with the event unchanged: it is due again when
+// it was due before it was taken.
+func (s *fileStore) putBack(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inFlight[id] {
-		return false
+	if at, ok := s.inFlight[id]; ok {
+		delete(s.inFlight, id)
+		s.due.add(at, id)
 	}
-	s.inFlight[id] = true
-	return true
 }
 
-func (s *fileStore) endInFlight(id string) {
+// putBackOnError puts id back when *err is set; deferred by the methods
+// that end a flight.
+func (s *fileStore) putBackOnError(id string, err *error) {
+	if *err != nil {
+		s.putBack(id)
+	}
+}
+
+// forgetInFlight ends id's flight without putting it back.
+func (s *fileStore) forgetInFlight(id string) {
 	s.mu.Lock()
 	delete(s.inFlight, id)
 	s.mu.Unlock()
-}
-
-func (s *fileStore) isInFlight(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inFlight[id]
 }
 
 // scan calls fn with each key from prefix up to before upper (nil: the
@@ -588,29 +624,23 @@ func (s *fileStore) NextDue(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	defer s.closing.RUnlock()
-	var due time.Time
-	found := false
-	err := s.scan(duePrefix, nil, func(k []byte) (bool, error) {
-		at, id := splitTimeKey(duePrefix, k)
-		if s.isInFlight(id) {
-			return true, nil
-		}
-		due, found = time.Unix(0, at), true
-		return false, nil
-	})
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("queue file: finding next due event: %w", err)
+	s.mu.Lock()
+	e, ok := s.due.first()
+	s.mu.Unlock()
+	if !ok {
+		return time.Time{}, false, nil
 	}
-	return due, found, nil
+	return time.Unix(0, e.at), true, nil
 }
 
-// Ack implements QueueStore. keepKey <= 0 forgets the key at once.
-func (s *fileStore) Ack(ctx context.Context, ev *QueuedEvent, keepKey time.Duration) error {
+// Ack implements QueueStore. keepKey <= 0 forgets the key at once. An
+// event whose delivery cannot be recorded is due again as it was.
+func (s *fileStore) Ack(ctx context.Context, ev *QueuedEvent, keepKey time.Duration) (err error) {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.closing.RUnlock()
-	defer s.endInFlight(ev.ID)
+	defer s.putBackOnError(ev.ID, &err)
 	rec, err := s.record(ev.ID)
 	if err != nil {
 		return fmt.Errorf("queue file: acknowledging event %s: %w", ev.ID, err)
@@ -657,13 +687,13 @@ func (s *fileStore) Bury(ctx context.Context, ev *QueuedEvent) error {
 }
 
 // rewrite stores ev's attempt count and outcome, with change applied, and
-// ends its flight.
-func (s *fileStore) rewrite(ev *QueuedEvent, doing string, change func(*fileRecord)) error {
+// ends its flight; if it cannot, the event is due again as it was.
+func (s *fileStore) rewrite(ev *QueuedEvent, doing string, change func(*fileRecord)) (err error) {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.closing.RUnlock()
-	defer s.endInFlight(ev.ID)
+	defer s.putBackOnError(ev.ID, &err)
 	old, err := s.record(ev.ID)
 	if err != nil {
 		return fmt.Errorf("queue file: %s event %s: %w", doing, ev.ID, err)
@@ -964,23 +994,22 @@ func (s *fileStore) Stats(ctx context.Context) (QueueStats, error) {
 	}
 	defer s.closing.RUnlock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	st := QueueStats{
 		Queued:   max(s.waiting-len(s.inFlight), 0),
 		InFlight: len(s.inFlight),
 		Dead:     s.dead,
 	}
-	s.mu.Unlock()
-	// Ids begin with their receipt time, so the smallest id in the due
-	// index is the oldest waiting event; the scan reads keys only.
+	// Ids begin with their receipt time, so the smallest id waiting is
+	// the oldest event.
 	oldest := ""
-	err := s.scan(duePrefix, nil, func(k []byte) (bool, error) {
-		if _, id := splitTimeKey(duePrefix, k); oldest == "" || id < oldest {
+	if id, ok := s.due.oldestID(); ok {
+		oldest = hex.EncodeToString(id[:])
+	}
+	for id := range s.inFlight {
+		if oldest == "" || id < oldest {
 			oldest = id
 		}
-		return true, nil
-	})
-	if err != nil {
-		return QueueStats{}, fmt.Errorf("queue file: counting events: %w", err)
 	}
 	if t, ok := idTime(oldest); ok {
 		st.OldestQueued = t
