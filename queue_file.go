@@ -43,6 +43,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
 )
@@ -175,6 +176,9 @@ func openFileStore(dir string, logger *zap.Logger, fs vfs.FS) (_ *fileStore, err
 	cache := pebble.NewCache(fileCacheSize)
 	defer cache.Unref()
 	opts := &pebble.Options{
+		// Bloom filters answer most point reads of keys that are not
+		// there (new de-duplication keys) without reading a table.
+		Levels:                      [7]pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
 		Cache:                       cache,
 		MemTableSize:                fileMemTableSize,
 		MemTableStopWritesThreshold: fileMemTableStop,
@@ -570,6 +574,19 @@ func (s *fileStore) putBack(id string) {
 	}
 }
 
+// takenRecord is what Ack needs of ev's stored record: its key and its
+// index entry. For an event in flight, Take read them already; any other
+// is read again.
+func (s *fileStore) takenRecord(ev *QueuedEvent) (*fileRecord, error) {
+	s.mu.Lock()
+	at, ok := s.inFlight[ev.ID]
+	s.mu.Unlock()
+	if !ok {
+		return s.record(ev.ID)
+	}
+	return &fileRecord{QueuedEvent: QueuedEvent{ID: ev.ID, Key: ev.Key}, IndexAt: at}, nil
+}
+
 // putBackOnError puts id back when *err is set; deferred by the methods
 // that end a flight.
 func (s *fileStore) putBackOnError(id string, err *error) {
@@ -641,7 +658,7 @@ func (s *fileStore) Ack(ctx context.Context, ev *QueuedEvent, keepKey time.Durat
 	}
 	defer s.closing.RUnlock()
 	defer s.putBackOnError(ev.ID, &err)
-	rec, err := s.record(ev.ID)
+	rec, err := s.takenRecord(ev)
 	if err != nil {
 		return fmt.Errorf("queue file: acknowledging event %s: %w", ev.ID, err)
 	}
@@ -650,14 +667,20 @@ func (s *fileStore) Ack(ctx context.Context, ev *QueuedEvent, keepKey time.Durat
 	}
 	defer s.lockKeys(rec.Key)()
 	b := s.db.NewBatch()
-	if err := s.deleteEvent(b, rec); err != nil {
-		b.Close()
-		return fmt.Errorf("queue file: acknowledging event %s: %w", ev.ID, err)
-	}
-	if rec.Key != "" && keepKey > 0 {
+	b.Delete(metaKey(rec.ID), nil)
+	b.Delete(bodyKey(rec.ID), nil)
+	b.Delete(indexKey(rec), nil)
+	// While an event exists, its key's k/ entry names it: Accept refuses
+	// a key that names an event, and only ended delivered markers are
+	// forgotten. So the entry is replaced without being read.
+	switch {
+	case rec.Key == "":
+	case keepKey > 0:
 		until := time.Now().Add(keepKey).UnixNano()
 		b.Set(keyKey(rec.Key), []byte(deliveredMark+strconv.FormatInt(until, 10)), nil)
 		b.Set(timeKey(expiryPrefix, until, rec.Key), nil, nil)
+	default:
+		b.Delete(keyKey(rec.Key), nil)
 	}
 	if err := s.commit(b); err != nil {
 		return fmt.Errorf("queue file: acknowledging event %s: %w", ev.ID, err)
