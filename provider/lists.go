@@ -66,7 +66,7 @@ func parsePairs(value string, c *Check, sep, tsKey, sigKey string) error {
 		switch key {
 		case tsKey:
 			timestamps++
-			c.Timestamp = val
+			c.signedTimestamp = val
 		case sigKey:
 			if err := c.add(val); err != nil {
 				return err

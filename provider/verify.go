@@ -199,7 +199,8 @@ type Check struct {
 	// type from TypeHeader.
 	ID, Delivery, Type string
 
-	contentType string
+	contentType     string
+	signedTimestamp string // from the signature header, until checked
 }
 
 // Result is what a verified request proved.
@@ -215,7 +216,7 @@ type Result struct {
 // The returned Check is never nil and goes back with Release.
 func (v *Verifier) Begin(r Request, now time.Time) (*Check, error) {
 	c := v.pool.Get().(*Check)
-	c.n, c.Timestamp, c.Skew, c.HasSkew, c.ID, c.Delivery, c.Type = 0, "", 0, false, "", "", ""
+	c.n, c.Timestamp, c.signedTimestamp, c.Skew, c.HasSkew, c.ID, c.Delivery, c.Type = 0, "", "", 0, false, "", "", ""
 	s := v.scheme
 	c.contentType = first(r.Header["Content-Type"])
 	for _, name := range s.DeliveryHeaders {
@@ -235,7 +236,6 @@ func (v *Verifier) Begin(r Request, now time.Time) (*Check, error) {
 		if len(values) > 1 {
 			return c, fmt.Errorf("%w: %d timestamp headers", ErrMalformedTimestamp, len(values))
 		}
-		c.Timestamp = values[0]
 		if err := c.checkTimestamp(values[0], 1, now); err != nil {
 			return c, err
 		}
@@ -260,7 +260,7 @@ func (v *Verifier) Begin(r Request, now time.Time) (*Check, error) {
 		return c, err
 	}
 	if s.Timestamp == SignatureTimestamp {
-		if err := c.checkTimestamp(c.Timestamp, 1, now); err != nil {
+		if err := c.checkTimestamp(c.signedTimestamp, 1, now); err != nil {
 			return c, err
 		}
 	}
@@ -298,6 +298,7 @@ func (c *Check) checkTimestamp(value string, perSecond int64, now time.Time) err
 	if err != nil {
 		return err
 	}
+	c.Timestamp = value
 	c.Skew, err = CheckSkew(t/perSecond, now, c.v.tolerance)
 	c.HasSkew = true
 	return err
@@ -346,11 +347,7 @@ func (c *Check) Write(p []byte) (int, error) {
 func (v *Verifier) Finish(c *Check, body []byte, query string, now time.Time) (Result, error) {
 	s := v.scheme
 	if s.Timestamp == BodyMillisTimestamp {
-		c.Timestamp = Number(body, s.BodyTimestamp)
-		if c.Timestamp == "" {
-			return Result{}, ErrMissingTimestamp
-		}
-		if err := c.checkTimestamp(c.Timestamp, 1000, now); err != nil {
+		if err := c.checkTimestamp(Number(body, s.BodyTimestamp), 1000, now); err != nil {
 			return Result{}, err
 		}
 	}
