@@ -556,7 +556,7 @@ func (h *Handler) verify(r *http.Request) (verification, error) {
 	v.bodyRead = true
 	body := v.delivery.body.bytes()
 	result, err := engine.Finish(c, body, query, now)
-	v.timestamp = c.Timestamp
+	v.timestamp = c.TimestampText()
 	if err != nil {
 		return v, err
 	}

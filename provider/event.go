@@ -70,27 +70,27 @@ func ParseEvent(body []byte, f EventFields) (id, typ string) {
 	return both[:len(idText)], both[len(idText):]
 }
 
-// Number returns the literal text of a top-level number member, or "".
-func Number(body []byte, name string) string {
+// number returns the literal text of a top-level number member, or nil.
+func number(body []byte, name string) []byte {
 	s := jsonScanner{data: body, numbers: true}
 	if !s.consume('{') {
-		return ""
+		return nil
 	}
 	for {
 		key, ok := s.string()
 		if !ok || !s.consume(':') {
-			return ""
+			return nil
 		}
 		if keyIs(key, name) {
 			s.skipSpace()
 			if s.pos < len(s.data) && s.data[s.pos] == '"' {
-				return ""
+				return nil
 			}
 			text, _ := s.stringValue()
-			return string(text)
+			return text
 		}
 		if !s.skipValue() || !s.consume(',') {
-			return ""
+			return nil
 		}
 	}
 }

@@ -114,10 +114,10 @@ func (s *Scheme) New(cfg Config) (*Verifier, error) {
 		v.streaming = true
 	}
 	v.pool.New = func() any {
-		c := &Check{v: v, macs: make([]hash.Hash, len(v.secrets))}
+		c := &Check{v: v}
 		if v.newHash != nil {
-			for i, secret := range v.secrets {
-				c.macs[i] = hmac.New(v.newHash, secret)
+			for _, secret := range v.secrets {
+				c.macs = append(c.macs, hmac.New(v.newHash, secret))
 			}
 		}
 		return c
@@ -201,6 +201,18 @@ type Check struct {
 
 	contentType     string
 	signedTimestamp string // from the signature header, until checked
+	bodyTimestamp   []byte // from the body, in milliseconds
+}
+
+// TimestampText returns the timestamp as sent, once it is known to be
+// well-formed; a timestamp read from the body is copied out of it.
+func (c *Check) TimestampText() string {
+	if c.Timestamp == "" && c.bodyTimestamp != nil {
+		if _, err := parseTimestamp(c.bodyTimestamp, maxTimestampDigits+3); err == nil {
+			return string(c.bodyTimestamp)
+		}
+	}
+	return c.Timestamp
 }
 
 // Result is what a verified request proved.
@@ -236,7 +248,7 @@ func (v *Verifier) Begin(r Request, now time.Time) (*Check, error) {
 		if len(values) > 1 {
 			return c, fmt.Errorf("%w: %d timestamp headers", ErrMalformedTimestamp, len(values))
 		}
-		if err := c.checkTimestamp(values[0], 1, now); err != nil {
+		if err := c.checkTimestamp(values[0], now); err != nil {
 			return c, err
 		}
 	}
@@ -260,7 +272,7 @@ func (v *Verifier) Begin(r Request, now time.Time) (*Check, error) {
 		return c, err
 	}
 	if s.Timestamp == SignatureTimestamp {
-		if err := c.checkTimestamp(c.signedTimestamp, 1, now); err != nil {
+		if err := c.checkTimestamp(c.signedTimestamp, now); err != nil {
 			return c, err
 		}
 	}
@@ -287,19 +299,15 @@ func first(values []string) string {
 	return values[0]
 }
 
-// checkTimestamp parses a timestamp in units per second and checks it
-// against the window.
-func (c *Check) checkTimestamp(value string, perSecond int64, now time.Time) error {
-	maxDigits := maxTimestampDigits
-	if perSecond == 1000 {
-		maxDigits += 3
-	}
-	t, err := parseTimestamp(value, maxDigits)
+// checkTimestamp parses a timestamp in seconds and checks it against the
+// window.
+func (c *Check) checkTimestamp(value string, now time.Time) error {
+	t, err := parseTimestamp(value, maxTimestampDigits)
 	if err != nil {
 		return err
 	}
 	c.Timestamp = value
-	c.Skew, err = CheckSkew(t/perSecond, now, c.v.tolerance)
+	c.Skew, err = CheckSkew(t, now, c.v.tolerance)
 	c.HasSkew = true
 	return err
 }
@@ -347,7 +355,14 @@ func (c *Check) Write(p []byte) (int, error) {
 func (v *Verifier) Finish(c *Check, body []byte, query string, now time.Time) (Result, error) {
 	s := v.scheme
 	if s.Timestamp == BodyMillisTimestamp {
-		if err := c.checkTimestamp(Number(body, s.BodyTimestamp), 1000, now); err != nil {
+		c.bodyTimestamp = number(body, s.BodyTimestamp)
+		t, err := parseTimestamp(c.bodyTimestamp, maxTimestampDigits+3)
+		if err != nil {
+			return Result{}, err
+		}
+		c.Skew, err = CheckSkew(t/1000, now, v.tolerance)
+		c.HasSkew = true
+		if err != nil {
 			return Result{}, err
 		}
 	}
@@ -436,7 +451,7 @@ func (v *Verifier) Release(c *Check) {
 	if cap(c.buf) > 64<<10 {
 		c.buf = nil // a large message (a form or Discord body) is not kept
 	}
-	c.ID, c.Delivery, c.Type, c.Timestamp, c.contentType = "", "", "", "", ""
+	c.ID, c.Delivery, c.Type, c.Timestamp, c.contentType, c.bodyTimestamp = "", "", "", "", "", nil
 	v.pool.Put(c)
 }
 
@@ -532,8 +547,8 @@ func ParseTimestamp(value string) (int64, error) {
 	return parseTimestamp(value, maxTimestampDigits)
 }
 
-func parseTimestamp(value string, maxDigits int) (int64, error) {
-	if value == "" {
+func parseTimestamp[T string | []byte](value T, maxDigits int) (int64, error) {
+	if len(value) == 0 {
 		return 0, ErrMissingTimestamp
 	}
 	if len(value) > maxDigits {
