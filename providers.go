@@ -134,10 +134,15 @@ func (h *Handler) provisionProvider(toleranceSet bool, secrets [][]byte) error {
 	return nil
 }
 
-// warnUnguarded warns when nothing guards against replays: the provider
+// unguarded reports whether nothing guards against replays: the provider
 // signs no timestamp and de-duplication is off.
+func (h *Handler) unguarded() bool {
+	return !h.prov.scheme.HasTimestamp() && h.Dedupe.Disabled
+}
+
+// warnUnguarded says so at provision time.
 func (h *Handler) warnUnguarded() {
-	if h.prov.scheme.HasTimestamp() || !h.Dedupe.Disabled {
+	if !h.unguarded() {
 		return
 	}
 	h.logger.Warn("dedupe is off and this provider signs no timestamp: a captured request can be replayed forever",
