@@ -54,7 +54,7 @@ var providerSites = []providerSite{
 }
 
 // handler provisions a handler for the site, with changes applied.
-func (s providerSite) handler(t *testing.T, change func(*Handler)) *Handler {
+func (s providerSite) handler(t testing.TB, change func(*Handler)) *Handler {
 	t.Helper()
 	h := &Handler{Provider: s.name, URL: s.url, Dedupe: &Dedupe{Disabled: s.name != "github" && s.name != "gitlab" && s.name != "standard"}}
 	if s.name == "discord" {
@@ -77,7 +77,7 @@ func (s providerSite) handler(t *testing.T, change func(*Handler)) *Handler {
 }
 
 // request signs body as the site's sender does, at ts.
-func (s providerSite) request(t *testing.T, body []byte, ts time.Time) *http.Request {
+func (s providerSite) request(t testing.TB, body []byte, ts time.Time) *http.Request {
 	t.Helper()
 	scheme, _ := provider.Lookup(s.name)
 	key := []byte(testSecret)

@@ -23,6 +23,11 @@ const (
 	MaxCandidates      = 8
 	maxTimestampDigits = 12
 	maxSignatureSize   = 64
+
+	// maxKeptMessage bounds the message buffer a pooled Check keeps for
+	// schemes that sign a copy of the body (Discord, Twilio): the default
+	// max_body and a little more.
+	maxKeptMessage = 1<<20 + 4<<10
 )
 
 // Config is what an operator configures for a scheme.
@@ -448,8 +453,8 @@ func (v *Verifier) Release(c *Check) {
 	for _, mac := range c.macs {
 		mac.Reset()
 	}
-	if cap(c.buf) > 64<<10 {
-		c.buf = nil // a large message (a form or Discord body) is not kept
+	if cap(c.buf) > maxKeptMessage {
+		c.buf = nil // a message this large is rare: it is not kept
 	}
 	c.ID, c.Delivery, c.Type, c.Timestamp, c.contentType, c.bodyTimestamp = "", "", "", "", "", nil
 	v.pool.Put(c)
