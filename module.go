@@ -81,7 +81,7 @@ const (
 // `{http.groq_webhook.event_type}` | The event's type (for groq, the JSON `type`), when it is a string
 // `{http.groq_webhook.provider}` | The provider's name, such as `groq` or `stripe`
 // `{http.groq_webhook.delivery_id}` | An unsigned delivery id header's value (GitHub's X-GitHub-Delivery, ...)
-// `{http.groq_webhook.key}` | The verified event's de-duplication key, made of signed bytes only
+// `{http.groq_webhook.key}` | In deliver routes: the queued event's key (signed bytes only), without key_prefix
 // `{http.groq_webhook.timestamp}` | The timestamp header exactly as sent
 // `{http.groq_webhook.secret}` | The label (or 0-based index) of the secret that matched
 // `{http.groq_webhook.error}` | On rejection, a reason code such as `stale_timestamp`

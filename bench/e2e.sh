@@ -54,9 +54,9 @@ start_caddy a ""
 url_a=http://127.0.0.1:$caddy_port$path
 start_caddy b "$webhook_directive"
 url_b=http://127.0.0.1:$caddy_port$path
-start_caddy s "$(provider_directive stripe)"
+start_caddy s "$(provider_directive stripe)"$'\n'
 url_s=http://127.0.0.1:$caddy_port$path
-start_caddy w "$(provider_directive standard)"
+start_caddy w "$(provider_directive standard)"$'\n'
 url_w=http://127.0.0.1:$caddy_port$path
 variants="a b s w q"
 

@@ -146,11 +146,11 @@ queue_stats() {
 }
 
 # queue_accepted ADMIN_PORT: how many events this Caddy answered 202 (queued),
-# from caddy_groq_webhook_requests_total{result="queued"} on /metrics.
+# from caddy_groq_webhook_requests_total{provider="groq",result="queued"} on /metrics.
 queue_accepted() {
 	curl -fsS "http://127.0.0.1:$1/metrics" |
 		python3 -c 'import re,sys
-m = re.search(r"^caddy_groq_webhook_requests_total\{result=\"queued\"\} (\S+)$", sys.stdin.read(), re.M)
+m = re.search(r"^caddy_groq_webhook_requests_total\{(?:provider=\"groq\",)?result=\"queued\"\} (\S+)$", sys.stdin.read(), re.M)
 print(int(float(m.group(1))) if m else 0)'
 }
 
