@@ -494,3 +494,24 @@ func TestProviderCaddyfile(t *testing.T) {
 		})
 	}
 }
+
+// TestHandshakeWithQueue: with store-and-forward, a verified endpoint
+// check is still answered at once, not queued; a normal event is queued.
+func TestHandshakeWithQueue(t *testing.T) {
+	slack := providerSites[4]
+	h := slack.handler(t, func(h *Handler) {
+		h.Dedupe = nil
+		h.QueueRaw = json.RawMessage(`{"backend":"file","name":"handshake-test","path":` + strconvQuote(t.TempDir()) + `}`)
+		h.DeliverRaw = json.RawMessage(`{"handler":"subroute","routes":[{"handle":[{"handler":"static_response","status_code":204}]}]}`)
+	})
+	defer h.Cleanup()
+	challenge := `{"token":"x","challenge":"c-123","type":"url_verification"}`
+	w, got := serveOnce(t, h, slack.request(t, []byte(challenge), time.Now()))
+	if w.Code != http.StatusOK || got != nil || w.Body.String() != `{"challenge":"c-123"}` || w.Header().Get(QueuedHeader) != "" {
+		t.Fatalf("handshake: status %d %s, queued %q", w.Code, w.Body, w.Header().Get(QueuedHeader))
+	}
+	w, _ = serveOnce(t, h, slack.request(t, slack.body, time.Now()))
+	if w.Code != http.StatusAccepted || w.Header().Get(QueuedHeader) != "true" {
+		t.Fatalf("event: status %d %s", w.Code, w.Body)
+	}
+}
