@@ -134,7 +134,7 @@ http://127.0.0.1:%d {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	busy := caddy.metric(`caddy_groq_webhook_requests_total{result="busy"}`)
+	busy := caddy.metric(`caddy_groq_webhook_requests_total{provider="groq",result="busy"}`)
 	bound := int64(idle) + (64<<20+attackMargin)>>10
 	t.Logf("idle RSS %d MiB, peak %d MiB during the attack (bound %d MiB); %d uploads, %.0f answered busy, %d cut off; real events: %v",
 		idle>>10, peak.Load()>>10, bound>>10, uploads.Load(), busy, turnedAway.Load(), statuses)

@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/groqwebhook/caddy-groq-webhook/provider"
 )
 
 func init() {
@@ -42,12 +44,27 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	groq_webhook [<matcher>] [<secret>] {
+//	    provider <name>                    # groq (default), standard, svix, stripe, github, slack, shopify,
+//	                                       # paddle, linear, zoom, discord, square, twilio, gitlab
+//	    provider hmac {                    # a scheme described here
+//	        signature_header <name>
+//	        signature_prefix <prefix>
+//	        encoding hex|base64
+//	        algorithm sha256|sha512|sha1
+//	        timestamp_header <name>
+//	        id_header <name>
+//	        tolerance <duration>
+//	        signed <template>              # {id} {timestamp} {body} and literals, e.g. "{timestamp}.{body}"
+//	    }
 //	    secret <value> [<label>]
+//	    public_key <hex>                   # discord, instead of secret
+//	    url <url>                          # square, twilio: the exact url the sender calls
+//	    sign_upstream <secret>             # sign forwarded requests as Standard Webhooks
 //	    tolerance <duration>
 //	    max_body <size>
 //	    max_buffered <size>
-//	    signature_header <name>
-//	    timestamp_header <name>
+//	    signature_header <name>            # groq
+//	    timestamp_header <name>            # groq
 //	    verified_header <name>
 //	    mode enforce|shadow
 //	    dedupe memory|redis|off {
@@ -80,7 +97,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 //
 // The secret may be given inline, in the block, or both; `secret` may be
-// repeated to accept several during a rotation. Use `{env.NAME}` or
+// repeated to accept several during a rotation. Provider discord takes
+// `public_key` instead. Use `{env.NAME}` or
 // `{file.PATH}` rather than a literal secret, so it stays out of the config.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -106,19 +124,44 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Secrets = append(h.Secrets, s)
 
 		case "tolerance":
+			if err := parseTolerance(d, &h.Tolerance); err != nil {
+				return err
+			}
+
+		case "provider":
+			if h.Provider != "" {
+				return d.Err("provider is set twice")
+			}
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil {
-				return d.Errf("tolerance %q: %v", d.Val(), err)
-			}
-			if dur < time.Second {
-				return d.Errf("tolerance must be positive, at least 1s, got %q", d.Val())
-			}
-			h.Tolerance = caddy.Duration(dur)
+			h.Provider = d.Val()
 			if d.NextArg() {
 				return d.ArgErr()
+			}
+			if h.Provider == "hmac" {
+				if err := parseHMAC(d, h); err != nil {
+					return err
+				}
+			} else if d.NextBlock(d.Nesting()) {
+				return d.Errf("provider %s takes no block: only provider hmac is described in one", h.Provider)
+			}
+
+		case "public_key":
+			if !d.AllArgs(&h.PublicKey) {
+				return d.ArgErr()
+			}
+		case "url":
+			if !d.AllArgs(&h.URL) {
+				return d.ArgErr()
+			}
+		case "sign_upstream":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.SignUpstream = d.Val()
+			if d.NextArg() {
+				return d.Err("sign_upstream takes one secret; quote a secret that contains spaces")
 			}
 
 		case "max_body":
@@ -185,8 +228,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized groq_webhook subdirective %q", d.Val())
 		}
 	}
-	if len(h.Secrets) == 0 {
-		return d.Err("groq_webhook needs a secret: inline or as 'secret <value>' in the block")
+	if len(h.Secrets) == 0 && h.PublicKey == "" {
+		return d.Err("groq_webhook needs a secret: inline or as 'secret <value>' in the block (provider discord: public_key)")
 	}
 	if (h.QueueRaw == nil) != (h.deliverSegment == nil) {
 		if h.QueueRaw == nil {
@@ -194,6 +237,63 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return d.Err("queue needs a deliver block with the handlers that deliver each event, such as reverse_proxy")
 	}
+	return nil
+}
+
+// parseTolerance reads a tolerance subdirective's duration.
+func parseTolerance(d *caddyfile.Dispenser, tolerance *caddy.Duration) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(d.Val())
+	if err != nil {
+		return d.Errf("tolerance %q: %v", d.Val(), err)
+	}
+	if dur < time.Second {
+		return d.Errf("tolerance must be positive, at least 1s, got %q", d.Val())
+	}
+	*tolerance = caddy.Duration(dur)
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// parseHMAC reads the block of provider hmac.
+func parseHMAC(d *caddyfile.Dispenser, h *Handler) error {
+	c := new(provider.HMACConfig)
+	fields := map[string]*string{
+		"signature_header": &c.SignatureHeader,
+		"signature_prefix": &c.SignaturePrefix,
+		"encoding":         &c.Encoding,
+		"algorithm":        &c.Algorithm,
+		"timestamp_header": &c.TimestampHeader,
+		"id_header":        &c.IDHeader,
+		"signed":           &c.Signed,
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if name == "tolerance" {
+			if err := parseTolerance(d, &h.Tolerance); err != nil {
+				return err
+			}
+			continue
+		}
+		field, ok := fields[name]
+		if !ok {
+			return d.Errf("unrecognized provider hmac subdirective %q", name)
+		}
+		if *field != "" {
+			return d.Errf("provider hmac: %s is set twice", name)
+		}
+		if !d.AllArgs(field) {
+			return d.ArgErr()
+		}
+	}
+	if c.SignatureHeader == "" {
+		return d.Err("provider hmac needs a block with at least signature_header")
+	}
+	h.HMAC = c
 	return nil
 }
 

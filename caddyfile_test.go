@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +17,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/groqwebhook/caddy-groq-webhook/provider"
 )
 
 // cfSettings is the part of a Handler that configuration sets, so that tests
@@ -650,23 +653,25 @@ func TestProvision(t *testing.T) {
 			if !reflect.DeepEqual(labels, tc.wantLabels) {
 				t.Errorf("labels = %q, want %q", labels, tc.wantLabels)
 			}
-			if h.verifier == nil {
+			engine := h.prov.engine
+			if engine == nil {
 				t.Fatal("verifier not set")
 			}
-			if len(h.verifier.secrets) != len(tc.wantSecrets) {
-				t.Fatalf("verifier has %d secrets, want %d", len(h.verifier.secrets), len(tc.wantSecrets))
+			if engine.Secret(len(tc.wantSecrets)) != nil {
+				t.Fatalf("verifier has more than %d secrets", len(tc.wantSecrets))
 			}
 			for i, want := range tc.wantSecrets {
-				if !bytes.Equal(h.verifier.secrets[i], []byte(want)) {
+				if !bytes.Equal(engine.Secret(i), []byte(want)) {
 					t.Errorf("resolved secret %d differs from the expected value", i)
 				}
 				// And the verifier accepts a request signed with it.
 				now := time.Unix(1_700_000_000, 0)
 				ts := "1700000000"
 				body := []byte(`{"id":"evt_1"}`)
-				idx, err := h.verifier.Verify(ts, Sign([]byte(want), ts, body), body, now, time.Minute)
-				if err != nil || idx != i {
-					t.Errorf("verify with secret %d: index %d, err %v", i, idx, err)
+				header := http.Header{h.TimestampHeader: {ts}, h.SignatureHeader: {Sign([]byte(want), ts, body)}}
+				result, err := engine.Verify(provider.Request{Header: header}, body, now)
+				if err != nil || result.Secret != i {
+					t.Errorf("verify with secret %d: index %d, err %v", i, result.Secret, err)
 				}
 			}
 			if h.logger == nil || h.now == nil {
@@ -849,7 +854,7 @@ func TestAdaptJSON(t *testing.T) {
 			if err := cfProvision(t, &h); err != nil {
 				t.Fatalf("provision: %v", err)
 			}
-			if len(h.verifier.secrets) != 1 || string(h.verifier.secrets[0]) != runtimeSecret {
+			if string(h.prov.engine.Secret(0)) != runtimeSecret || h.prov.engine.Secret(1) != nil {
 				t.Error("secret not resolved from the environment at provision time")
 			}
 		})

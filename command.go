@@ -2,7 +2,9 @@ package groqwebhook
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -10,9 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +25,8 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/groqwebhook/caddy-groq-webhook/provider"
 )
 
 // The `caddy groq-webhook` command signs test events and sends them to a
@@ -137,6 +144,9 @@ func addGroqWebhookCommands(cmd *cobra.Command) {
 // signingOptions are the flags both subcommands have: where the secret is,
 // what the headers are called, and the timestamp to sign with.
 type signingOptions struct {
+	provider        string
+	signedURL       string
+	contentType     string
 	secretEnv       string
 	secretFile      string
 	secretArg       string
@@ -155,20 +165,95 @@ func addSigningFlags(cmd *cobra.Command, o *signingOptions) {
 	fs.StringVar(&o.signatureHeader, "signature-header", DefaultSignatureHeader, "Name of the signature header")
 	fs.StringVar(&o.timestampHeader, "timestamp-header", DefaultTimestampHeader, "Name of the timestamp header")
 	fs.StringVar(&o.timestamp, "timestamp", "", "Unix time in seconds to sign with (default: now)")
+	fs.StringVar(&o.provider, "provider", DefaultProvider, "Sign as this provider: "+strings.Join(cliProviders(), ", "))
+	fs.StringVar(&o.contentType, "content-type", "application/json", "The body's Content-Type (twilio signs form parameters of application/x-www-form-urlencoded)")
+}
+
+// cliProviders are the providers the commands sign as: all but hmac, whose
+// scheme lives in a Caddyfile.
+func cliProviders() []string {
+	return slices.DeleteFunc(provider.Names(), func(name string) bool { return name == "hmac" })
 }
 
 // signer is what signingOptions resolve to: a secret, checked header names
-// and a timestamp.
+// and a timestamp, and for providers other than groq their scheme and what
+// else they sign.
 type signer struct {
 	secret          []byte
 	signatureHeader string
 	timestampHeader string
 	timestamp       string
+
+	scheme      *provider.Scheme // nil for groq
+	signedURL   string
+	contentType string
 }
 
-// sign returns the signature of body.
-func (s signer) sign(body []byte) string {
-	return Sign(s.secret, s.timestamp, body)
+// headers returns the headers a sender adds for body, in the order they
+// are printed; id is the event id of providers that sign one.
+func (s signer) headers(body []byte, id string) ([][2]string, error) {
+	if s.scheme == nil {
+		return [][2]string{{s.timestampHeader, s.timestamp}, {s.signatureHeader, Sign(s.secret, s.timestamp, body)}}, nil
+	}
+	header, err := s.scheme.Sign(s.secret, provider.Message{
+		ID: id, Timestamp: s.timestamp, URL: s.urlFor(body), ContentType: s.contentType, Body: body,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signing as %s: %w", s.scheme.Name, err)
+	}
+	var lines [][2]string
+	for _, name := range slices.Sorted(maps.Keys(header)) {
+		lines = append(lines, [2]string{name, header.Get(name)})
+	}
+	return lines, nil
+}
+
+// urlFor returns the url a request with body goes to: the signed url, to
+// which Twilio adds bodySHA256 for a body that is not a form.
+func (s signer) urlFor(body []byte) string {
+	if s.scheme != provider.Twilio || len(body) == 0 {
+		return s.signedURL
+	}
+	if media, _, _ := mime.ParseMediaType(s.contentType); media == "application/x-www-form-urlencoded" {
+		return s.signedURL
+	}
+	sum := sha256.Sum256(body)
+	sep := "?"
+	if strings.Contains(s.signedURL, "?") {
+		sep = "&"
+	}
+	return s.signedURL + sep + "bodySHA256=" + hex.EncodeToString(sum[:])
+}
+
+// resolveProvider checks --provider and the flags that depend on it.
+func (o *signingOptions) resolveProvider(cmd *cobra.Command, s *signer) error {
+	if o.provider == DefaultProvider {
+		return nil
+	}
+	scheme, ok := provider.Lookup(o.provider)
+	if !ok {
+		return fmt.Errorf("unknown --provider %q: known providers are %s", o.provider, strings.Join(cliProviders(), ", "))
+	}
+	if cmd.Flags().Changed("signature-header") || cmd.Flags().Changed("timestamp-header") {
+		return fmt.Errorf("--signature-header and --timestamp-header apply only to --provider groq")
+	}
+	if scheme.NeedsURL {
+		if o.signedURL == "" {
+			return fmt.Errorf("--provider %s signs the url it is sent to: give it with --url", o.provider)
+		}
+		if err := checkURL(o.signedURL); err != nil {
+			return fmt.Errorf("--url: %w", err)
+		}
+	}
+	s.scheme, s.signedURL, s.contentType = scheme, o.signedURL, o.contentType
+	if scheme.Algorithm == provider.Ed25519 {
+		seed, err := hex.DecodeString(strings.TrimSpace(string(s.secret)))
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return fmt.Errorf("--provider %s signs with an Ed25519 key: the secret must be its %d-byte seed in hex", o.provider, ed25519.SeedSize)
+		}
+		s.secret = seed
+	}
+	return nil
 }
 
 // resolve checks the options and reads the secret. Its errors never hold
@@ -198,16 +283,21 @@ func (o *signingOptions) resolve(cmd *cobra.Command) (signer, error) {
 	if err != nil {
 		return signer{}, err
 	}
-	if len(secret) < minSecretBytes {
+	if len(secret) < minSecretBytes && o.provider != "discord" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the secret is %d bytes long; groq_webhook requires at least %d\n",
 			len(secret), minSecretBytes)
 	}
-	return signer{
+	s := signer{
 		secret:          secret,
 		signatureHeader: o.signatureHeader,
 		timestampHeader: o.timestampHeader,
 		timestamp:       timestamp,
-	}, nil
+		contentType:     o.contentType,
+	}
+	if err := o.resolveProvider(cmd, &s); err != nil {
+		return signer{}, err
+	}
+	return s, nil
 }
 
 // readSecret reads the shared secret from file, if it is set, or else from
@@ -255,7 +345,10 @@ func timestampOrNow(flag string, now time.Time) (string, error) {
 
 // newSignCommand returns the `sign` subcommand.
 func newSignCommand() *cobra.Command {
-	var o signingOptions
+	var o struct {
+		signingOptions
+		id string
+	}
 	var bodyFile, curlURL string
 	cmd := &cobra.Command{
 		Use:          "sign [--body-file <path>] [--timestamp <unix>] [--curl <url>]",
@@ -264,6 +357,12 @@ func newSignCommand() *cobra.Command {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.signedURL == "" {
+				o.signedURL = curlURL
+			}
+			if o.id == "" {
+				o.id = "msg_" + newEventID()[len("evt_"):]
+			}
 			s, err := o.resolve(cmd)
 			if err != nil {
 				return err
@@ -272,13 +371,29 @@ func newSignCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			signature := s.sign(body)
-			out := cmd.OutOrStdout()
-			if curlURL == "" {
-				_, err = fmt.Fprintf(out, "%s: %s\n%s: %s\n", s.timestampHeader, s.timestamp, s.signatureHeader, signature)
+			if s.scheme == provider.GitLab {
+				return errors.New("--provider gitlab sends the secret itself in X-Gitlab-Token, and secrets are never printed: use send")
+			}
+			if target := s.urlFor(body); target != s.signedURL {
+				fmt.Fprintf(cmd.ErrOrStderr(), "POST to %s (twilio signs a JSON body through bodySHA256 in the url)\n", target)
+			}
+			headers, err := s.headers(body, o.id)
+			if err != nil {
 				return err
 			}
-			line, err := curlCommand(curlURL, s, signature, bodyFile, body)
+			out := cmd.OutOrStdout()
+			if curlURL == "" {
+				for _, h := range headers {
+					if _, err := fmt.Fprintf(out, "%s: %s\n", h[0], h[1]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if s.scheme == provider.Twilio {
+				curlURL = s.urlFor(body)
+			}
+			line, err := curlCommand(curlURL, s, headers, bodyFile, body)
 			if err != nil {
 				return err
 			}
@@ -286,7 +401,9 @@ func newSignCommand() *cobra.Command {
 			return err
 		},
 	}
-	addSigningFlags(cmd, &o)
+	addSigningFlags(cmd, &o.signingOptions)
+	cmd.Flags().StringVar(&o.signedURL, "url", "", "The url the sender signs (providers square and twilio); default: the --curl url")
+	cmd.Flags().StringVar(&o.id, "id", "", `The message id that providers standard and svix sign (default: "msg_" and 16 random hex digits)`)
 	cmd.Flags().StringVar(&bodyFile, "body-file", "", "File holding the raw body (default: read standard input)")
 	cmd.Flags().StringVar(&curlURL, "curl", "", "Print a curl command that POSTs the signed body to this URL")
 	return cmd
@@ -313,7 +430,7 @@ func readBody(cmd *cobra.Command, file string) ([]byte, error) {
 // signature headers: with --data-binary @file when the body came from a
 // file, else with the body inline (--data-raw, which gives '@' no special
 // meaning).
-func curlCommand(target string, s signer, signature, bodyFile string, body []byte) (string, error) {
+func curlCommand(target string, s signer, headers [][2]string, bodyFile string, body []byte) (string, error) {
 	if err := checkURL(target); err != nil {
 		return "", fmt.Errorf("--curl: %w", err)
 	}
@@ -325,11 +442,12 @@ func curlCommand(target string, s signer, signature, bodyFile string, body []byt
 	}
 	lines := []string{
 		"curl -sS -i -X POST " + shellQuote(target),
-		"-H " + shellQuote("Content-Type: application/json"),
-		"-H " + shellQuote(s.timestampHeader+": "+s.timestamp),
-		"-H " + shellQuote(s.signatureHeader+": "+signature),
-		data,
+		"-H " + shellQuote("Content-Type: "+s.contentType),
 	}
+	for _, h := range headers {
+		lines = append(lines, "-H "+shellQuote(h[0]+": "+h[1]))
+	}
+	lines = append(lines, data)
 	return strings.Join(lines, " \\\n  "), nil
 }
 
@@ -383,7 +501,8 @@ func newSendCommand() *cobra.Command {
 	}
 	addSigningFlags(cmd, &o.signingOptions)
 	fs := cmd.Flags()
-	fs.StringVar(&o.url, "url", "", "Where to POST the event (required)")
+	fs.StringVar(&o.url, "url", "", "Where to POST the event (required); also the url square and twilio sign")
+	fs.StringVar(&o.signedURL, "signed-url", "", "The url square and twilio sign, when the sender's differs from --url (behind a proxy)")
 	fs.StringVar(&o.eventType, "type", defaultEventType, "The event's type")
 	fs.StringVar(&o.data, "data", "{}", "The event's data, as JSON")
 	fs.StringVar(&o.bodyFile, "body-file", "", "Send this file's bytes as they are instead of an event")
@@ -411,11 +530,25 @@ func runSend(cmd *cobra.Command, o *sendOptions) error {
 	if o.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", o.timeout)
 	}
+	if o.signedURL == "" {
+		o.signedURL = o.url
+	}
+	if o.id == "" && o.bodyFile == "" {
+		o.id = newEventID()
+	}
 	s, err := o.resolve(cmd)
 	if err != nil {
 		return err
 	}
 	body, err := sendBody(o)
+	if err != nil {
+		return err
+	}
+	messageID := o.id
+	if messageID == "" {
+		messageID = "msg_" + newEventID()[len("evt_"):]
+	}
+	headers, err := s.headers(body, messageID)
 	if err != nil {
 		return err
 	}
@@ -427,12 +560,15 @@ func runSend(cmd *cobra.Command, o *sendOptions) error {
 	if o.insecure {
 		fmt.Fprintln(stderr, "warning: --insecure: the server's certificate is not verified")
 	}
-	signature := s.sign(body)
-	fmt.Fprintf(stderr, "POST %s: %d bytes, timestamp %s\n", o.url, len(body), s.timestamp)
+	postURL := o.url
+	if s.scheme == provider.Twilio && o.signedURL == o.url {
+		postURL = s.urlFor(body)
+	}
+	fmt.Fprintf(stderr, "POST %s: %d bytes, timestamp %s\n", postURL, len(body), s.timestamp)
 
 	failed := 0
 	for attempt := 1; attempt <= o.repeat; attempt++ {
-		line, ok, err := post(client, o.url, s, signature, body)
+		line, ok, err := post(client, postURL, s, headers, body)
 		if err != nil {
 			return fmt.Errorf("attempt %d of %d: %w%s", attempt, o.repeat, err, certificateHint(err))
 		}
@@ -544,15 +680,16 @@ func loadCertPool(file string) (*x509.CertPool, error) {
 
 // post sends one signed request and describes the answer in one line,
 // such as `HTTP 200 {"received":true}`. ok is true for a 2xx answer.
-func post(client *http.Client, target string, s signer, signature string, body []byte) (line string, ok bool, err error) {
+func post(client *http.Client, target string, s signer, headers [][2]string, body []byte) (line string, ok bool, err error) {
 	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return "", false, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", s.contentType)
 	req.Header.Set("User-Agent", "caddy-groq-webhook")
-	req.Header.Set(s.timestampHeader, s.timestamp)
-	req.Header.Set(s.signatureHeader, signature)
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return "", false, err

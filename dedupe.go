@@ -179,7 +179,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 	if err != nil {
 		if d.OnStoreError == "forward" {
 			h.logger.Error("dedupe store failed; forwarding without de-duplication", zap.Error(err))
-			requestsTotal.WithLabelValues("store_error").Inc()
+			requestsTotal.WithLabelValues(h.providerName(), "store_error").Inc()
 			return next.ServeHTTP(w, r)
 		}
 		w.Header().Set("Retry-After", storeRetryAfter)
@@ -195,7 +195,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 	}
 
 	repl.Set("http.groq_webhook.duplicate", false)
-	verifiedTotal.Inc()
+	h.prov.verified.Inc()
 	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
 	finished := false
 	defer func() {
@@ -228,7 +228,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, repl *cadd
 // a queue, is queued or dead).
 func (h *Handler) answerDuplicate(w http.ResponseWriter, repl *caddy.Replacer, key string) error {
 	repl.Set("http.groq_webhook.duplicate", true)
-	duplicateTotal.Inc()
+	h.prov.duplicate.Inc()
 	if c := h.logger.Check(zapcore.DebugLevel, "duplicate of a delivered event"); c != nil {
 		c.Write(zap.String("key", key))
 	}
@@ -245,7 +245,7 @@ func (h *Handler) eventKey(v verification) string {
 	if h.Dedupe.Disabled {
 		return ""
 	}
-	return h.Dedupe.key(v.event.ID, v.signature)
+	return h.Dedupe.KeyPrefix + h.prov.eventKey(&v)
 }
 
 // retryAfterSeconds rounds a wait up to whole seconds, at least one.

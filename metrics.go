@@ -15,15 +15,15 @@ var (
 		Namespace: "caddy",
 		Subsystem: "groq_webhook",
 		Name:      "requests_total",
-		Help:      "Webhook requests by result: verified, duplicate, in_progress, a rejection reason, store_error, or busy (turned away by max_buffered).",
-	}, []string{"result"})
+		Help:      "Webhook requests by provider and result: verified, duplicate, handshake, queued, in_progress, a rejection reason, store_error, or busy (turned away by max_buffered).",
+	}, []string{"provider", "result"})
 
 	secretMatchesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
 		Subsystem: "groq_webhook",
 		Name:      "secret_matches_total",
-		Help:      "Verified requests by the label of the secret that matched; shows the progress of a rotation.",
-	}, []string{"secret"})
+		Help:      "Verified requests by provider and the label of the secret that matched; shows the progress of a rotation.",
+	}, []string{"provider", "secret"})
 
 	timestampSkew = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "caddy",
@@ -54,13 +54,6 @@ var (
 		Help:      "Time from accepting a queued event to its upstream's 2xx.",
 		Buckets:   []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 7200, 36000, 86400},
 	}, []string{"queue"})
-)
-
-// The requests_total series counted on every request, resolved once.
-var (
-	verifiedTotal  = requestsTotal.WithLabelValues("verified")
-	duplicateTotal = requestsTotal.WithLabelValues("duplicate")
-	queuedTotal    = requestsTotal.WithLabelValues("queued")
 )
 
 // registerMetrics adds the collectors to a config's registry. The registry

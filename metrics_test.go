@@ -112,19 +112,19 @@ func TestMetricsScrape(t *testing.T) {
 	after := scrape(t, adminAddr)
 	delta := func(series string) float64 { return after[series] - before[series] }
 	want := map[string]float64{
-		`caddy_groq_webhook_requests_total{result="verified"}`:           3,
-		`caddy_groq_webhook_requests_total{result="duplicate"}`:          1,
-		`caddy_groq_webhook_requests_total{result="in_progress"}`:        1,
-		`caddy_groq_webhook_requests_total{result="invalid_signature"}`:  1,
-		`caddy_groq_webhook_requests_total{result="stale_timestamp"}`:    1,
-		`caddy_groq_webhook_requests_total{result="future_timestamp"}`:   1,
-		`caddy_groq_webhook_requests_total{result="missing_header"}`:     1,
-		`caddy_groq_webhook_requests_total{result="malformed"}`:          1,
-		`caddy_groq_webhook_requests_total{result="too_large"}`:          1,
-		`caddy_groq_webhook_requests_total{result="method_not_allowed"}`: 1,
-		`caddy_groq_webhook_requests_total{result="store_error"}`:        1,
-		`caddy_groq_webhook_secret_matches_total{secret="current"}`:      5,
-		`caddy_groq_webhook_secret_matches_total{secret="old"}`:          1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="verified"}`:           3,
+		`caddy_groq_webhook_requests_total{provider="groq",result="duplicate"}`:          1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="in_progress"}`:        1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="invalid_signature"}`:  1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="stale_timestamp"}`:    1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="future_timestamp"}`:   1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="missing_header"}`:     1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="malformed"}`:          1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="too_large"}`:          1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="method_not_allowed"}`: 1,
+		`caddy_groq_webhook_requests_total{provider="groq",result="store_error"}`:        1,
+		`caddy_groq_webhook_secret_matches_total{provider="groq",secret="current"}`:      5,
+		`caddy_groq_webhook_secret_matches_total{provider="groq",secret="old"}`:          1,
 		// Every well-formed timestamp is observed, in or out of the window.
 		`caddy_groq_webhook_timestamp_skew_seconds_count`: 11,
 	}

@@ -3,6 +3,7 @@
 package groqwebhook
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/groqwebhook/caddy-groq-webhook/provider"
 )
 
 func init() {
@@ -51,28 +54,63 @@ const (
 	maxMaxBuffered = 1 << 50
 )
 
-// Handler verifies webhooks signed with HMAC-SHA256 over the timestamp, a
-// dot and the raw body. A request that passes reaches the next handler with
-// the verified header set to "true", the event's id and type in headers, and
-// the very bytes that were signed as its body; any other request is answered
-// here (401, 405, 413, or 503 when bodies would pass max_buffered, with a
-// JSON error) and goes no further.
+// Handler verifies signed webhooks: by default Groq's scheme, HMAC-SHA256
+// over the timestamp, a dot and the raw body; with `provider`, the scheme
+// of another sender (Standard Webhooks, Svix, Stripe, GitHub, Slack,
+// Shopify, Paddle, Linear, Zoom, Discord, Square, Twilio, GitLab) or one
+// described in the configuration. A request that passes reaches the next
+// handler with the verified header set to "true", the event's id and type
+// in headers, and the very bytes that were signed as its body; a sender's
+// endpoint check (Slack, Zoom, Discord) is answered here once verified; any
+// other request is answered here (401, 405, 413, or 503 when bodies would
+// pass max_buffered, with a JSON error) and goes no further.
 //
-// Headers that only this handler may set (the verified header, and the
-// event id and type headers, in any case and with any punctuation for '-')
-// are removed from every incoming request, so a client can never spoof them.
+// Headers that only this handler may set (X-Groq-Verified,
+// X-Groq-Event-Id, X-Groq-Event-Type, X-Webhook-Verified,
+// X-Webhook-Event-Id, X-Webhook-Event-Type, X-Webhook-Provider and the
+// configured verified header, in any case and with any punctuation for
+// '-') are removed from every incoming request, whatever the provider, so a
+// client can never spoof them.
 //
 // After it runs, these placeholders are set:
 //
 // Placeholder | Description
 // ------------|-------------
 // `{http.groq_webhook.verified}` | `true` when the signature verified, else `false`
-// `{http.groq_webhook.event_id}` | The event's JSON `id`, when it is a string
-// `{http.groq_webhook.event_type}` | The event's JSON `type`, when it is a string
+// `{http.groq_webhook.event_id}` | The event's signed id (for groq, the JSON `id`), when it is a string
+// `{http.groq_webhook.event_type}` | The event's type (for groq, the JSON `type`), when it is a string
+// `{http.groq_webhook.provider}` | The provider's name, such as `groq` or `stripe`
+// `{http.groq_webhook.delivery_id}` | An unsigned delivery id header's value (GitHub's X-GitHub-Delivery, ...)
+// `{http.groq_webhook.key}` | In deliver routes: the queued event's key (signed bytes only), without key_prefix
 // `{http.groq_webhook.timestamp}` | The timestamp header exactly as sent
 // `{http.groq_webhook.secret}` | The label (or 0-based index) of the secret that matched
 // `{http.groq_webhook.error}` | On rejection, a reason code such as `stale_timestamp`
 type Handler struct {
+	// The sender's signing scheme: groq, standard, svix, stripe, github,
+	// slack, shopify, paddle, linear, zoom, discord, square, twilio,
+	// gitlab, or hmac (described by HMAC). Default: groq.
+	Provider string `json:"provider,omitempty"`
+
+	// The scheme of provider hmac: headers, encoding, algorithm and the
+	// signed bytes. Refused with any other provider.
+	HMAC *provider.HMACConfig `json:"hmac,omitempty"`
+
+	// The Ed25519 public key, 32 bytes in hex, that provider discord
+	// verifies with instead of a secret. May be a placeholder.
+	PublicKey string `json:"public_key,omitempty"`
+
+	// The exact url the sender calls, which providers square and twilio
+	// sign (twilio: the request's query string is added unless the url has
+	// one). Required for them, refused for the others.
+	URL string `json:"url,omitempty"`
+
+	// A secret ("whsec_" and base64, or at least 16 bytes) with which every
+	// forwarded request, synchronous or queued, is signed as Standard
+	// Webhooks: fresh webhook-id (the event's key), webhook-timestamp and
+	// webhook-signature over the forwarded body, replacing any the client
+	// sent. May be an `{env.NAME}` or `{file.PATH}` placeholder.
+	SignUpstream string `json:"sign_upstream,omitempty"`
+
 	// Secrets shared with the sender. At least one is required; any of them
 	// may match, so a secret is rotated by adding the new one, moving the
 	// sender over, then removing the old one. Values may be `{env.NAME}` or
@@ -81,7 +119,9 @@ type Handler struct {
 	Secrets []Secret `json:"secrets,omitempty"`
 
 	// How far the timestamp may be from this server's clock, in the past or
-	// in the future. A skew of exactly this much passes. Default: 5m.
+	// in the future. A skew of exactly this much passes. Default: the
+	// provider's window (5m; linear: 60s). Refused for providers that sign
+	// no timestamp.
 	Tolerance caddy.Duration `json:"tolerance,omitempty"`
 
 	// The largest body accepted, in bytes. Larger bodies get 413, whether
@@ -97,14 +137,14 @@ type Handler struct {
 	// max_body. Default: 256 MiB.
 	MaxBuffered int64 `json:"max_buffered,omitempty"`
 
-	// The header holding the signature(s). Default: X-Groq-Signature.
+	// The header holding the signature(s), for provider groq. Default: X-Groq-Signature.
 	SignatureHeader string `json:"signature_header,omitempty"`
 
-	// The header holding the unix timestamp in seconds. Default: X-Groq-Timestamp.
+	// The header holding the unix timestamp in seconds, for provider groq. Default: X-Groq-Timestamp.
 	TimestampHeader string `json:"timestamp_header,omitempty"`
 
 	// The header set to "true" on requests that verified, for the upstream
-	// to check. Default: X-Groq-Verified.
+	// to check. Default: X-Groq-Verified for groq, else X-Webhook-Verified.
 	VerifiedHeader string `json:"verified_header,omitempty"`
 
 	// What happens to requests that fail verification: "enforce" answers
@@ -131,7 +171,7 @@ type Handler struct {
 	// Required with Queue, refused without.
 	DeliverRaw json.RawMessage `json:"deliver,omitempty" caddy:"namespace=http.handlers inline_key=handler"`
 
-	verifier *Verifier
+	prov     providerState
 	secrets  []matchedSecret
 	reserved []string
 	logger   *zap.Logger
@@ -161,47 +201,51 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if h.Tolerance == 0 {
-		h.Tolerance = caddy.Duration(DefaultTolerance)
-	}
+	toleranceSet := h.Tolerance != 0
 	if h.MaxBody == 0 {
 		h.MaxBody = DefaultMaxBody
 	}
 	if h.MaxBuffered == 0 {
 		h.MaxBuffered = DefaultMaxBuffered
 	}
-	if h.SignatureHeader == "" {
+	groq := h.Provider == "" || h.Provider == DefaultProvider
+	if groq && h.SignatureHeader == "" {
 		h.SignatureHeader = DefaultSignatureHeader
 	}
-	if h.TimestampHeader == "" {
+	if groq && h.TimestampHeader == "" {
 		h.TimestampHeader = DefaultTimestampHeader
 	}
 	if h.VerifiedHeader == "" {
 		h.VerifiedHeader = DefaultVerifiedHeader
+		if !groq {
+			h.VerifiedHeader = WebhookVerifiedHeader
+		}
 	}
 	h.SignatureHeader = http.CanonicalHeaderKey(h.SignatureHeader)
 	h.TimestampHeader = http.CanonicalHeaderKey(h.TimestampHeader)
 	h.VerifiedHeader = http.CanonicalHeaderKey(h.VerifiedHeader)
-	h.reserved = []string{
-		headerMatchForm(h.VerifiedHeader),
-		headerMatchForm(EventIDHeader),
-		headerMatchForm(EventTypeHeader),
-		headerMatchForm(DeliveryAttemptHeader),
-		headerMatchForm(ReceivedAtHeader),
-	}
+	h.reserved = h.reservedHeaders()
 
 	if h.Mode == "" {
 		h.Mode = ModeEnforce
 	}
 
-	secrets, labels, err := resolveSecrets(h.Secrets)
-	if err != nil {
+	var secrets [][]byte
+	var labels []string
+	if h.PublicKey != "" && len(h.Secrets) == 0 {
+		labels = []string{"public_key"}
+	} else {
+		var err error
+		if secrets, labels, err = resolveSecrets(h.Secrets); err != nil {
+			return err
+		}
+	}
+	if err := h.provisionProvider(toleranceSet, secrets); err != nil {
 		return err
 	}
-	h.verifier = NewVerifier(secrets)
 	h.secrets = make([]matchedSecret, len(labels))
 	for i, label := range labels {
-		h.secrets[i] = matchedSecret{label: label, placeholder: label, matches: secretMatchesTotal.WithLabelValues(label)}
+		h.secrets[i] = matchedSecret{label: label, placeholder: label, matches: secretMatchesTotal.WithLabelValues(h.providerName(), label)}
 	}
 
 	if h.Dedupe == nil {
@@ -210,6 +254,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.Dedupe.provision(ctx, h.Mode == ModeShadow || h.QueueRaw != nil); err != nil {
 		return err
 	}
+	h.warnUnguarded()
 	if err := h.provisionQueue(ctx); err != nil {
 		return err
 	}
@@ -297,7 +342,7 @@ func (h *Handler) describe() string {
 
 // Validate checks settings that Provision cannot default.
 func (h *Handler) Validate() error {
-	if h.Tolerance < caddy.Duration(time.Second) {
+	if h.prov.scheme != nil && h.prov.scheme.HasTimestamp() && h.Tolerance < caddy.Duration(time.Second) {
 		return fmt.Errorf("tolerance must be at least 1s (timestamps are in whole seconds), got %s", time.Duration(h.Tolerance))
 	}
 	if h.MaxBody <= 0 || h.MaxBody > maxMaxBody {
@@ -321,18 +366,18 @@ func (h *Handler) Validate() error {
 		"verified_header":  h.VerifiedHeader,
 	}
 	for setting, name := range names {
-		if !httpguts.ValidHeaderFieldName(name) {
+		if (name != "" || setting == "verified_header") && !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("%s %q is not a valid header name", setting, name)
 		}
 	}
 	for _, setting := range []string{"signature_header", "timestamp_header"} {
 		for _, reserved := range h.reserved {
-			if sameHeaderName(names[setting], reserved) {
+			if names[setting] != "" && sameHeaderName(names[setting], reserved) {
 				return fmt.Errorf("%s %q clashes with a header this handler sets", setting, names[setting])
 			}
 		}
 	}
-	if sameHeaderName(h.SignatureHeader, headerMatchForm(h.TimestampHeader)) {
+	if h.SignatureHeader != "" && sameHeaderName(h.SignatureHeader, headerMatchForm(h.TimestampHeader)) {
 		return fmt.Errorf("signature_header and timestamp_header are both %q", h.SignatureHeader)
 	}
 	return nil
@@ -347,6 +392,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	r.Trailer = nil
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.groq_webhook.verified", false)
+	repl.Set("http.groq_webhook.provider", h.prov.namePlaceholder)
 
 	v, err := h.verify(r)
 	d := v.delivery
@@ -374,13 +420,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	r.Header[h.VerifiedHeader] = d.headers[0:1:1]
 	if id := headerSafe(v.event.ID); id != "" {
 		d.headers[1], d.id = id, placeholder(id)
-		r.Header[EventIDHeader] = d.headers[1:2:2]
+		r.Header[h.prov.idHeader] = d.headers[1:2:2]
 		repl.Set("http.groq_webhook.event_id", &d.id)
 	}
 	if typ := headerSafe(v.event.Type); typ != "" {
 		d.headers[2], d.typ = typ, placeholder(typ)
-		r.Header[EventTypeHeader] = d.headers[2:3:3]
+		r.Header[h.prov.typeHdr] = d.headers[2:3:3]
 		repl.Set("http.groq_webhook.event_type", &d.typ)
+	}
+	if !h.prov.groq {
+		d.headers[3] = h.prov.scheme.Name
+		r.Header[WebhookProviderHeader] = d.headers[3:4:4]
+	}
+	if v.deliveryID != "" {
+		d.deliveryID = placeholder(v.deliveryID)
+		repl.Set("http.groq_webhook.delivery_id", &d.deliveryID)
 	}
 	secret := &h.secrets[v.secret]
 	secret.matches.Inc()
@@ -388,31 +442,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl.Set("http.groq_webhook.timestamp", &d.timestamp)
 	repl.Set("http.groq_webhook.secret", secret.placeholder)
 	if c := h.logger.Check(zapcore.DebugLevel, "webhook verified"); c != nil {
-		c.Write(zap.String("event_id", d.headers[1]), zap.String("event_type", d.headers[2]), zap.String("secret", secret.label))
+		c.Write(zap.String("provider", h.providerName()), zap.String("event_id", d.headers[1]), zap.String("event_type", d.headers[2]), zap.String("secret", secret.label))
 	}
 
+	if answered, err := h.answerHandshake(w, &v); answered {
+		return err
+	}
 	if h.queue != nil {
-		return h.enqueue(w, r, repl, d, h.eventKey(v), secret.label)
+		return h.enqueue(w, r, repl, d, h.eventKey(v), h.prov.eventKey(&v), secret.label)
+	}
+	if h.prov.upstreamKey != nil {
+		h.prov.signUpstream(r.Header, h.prov.eventKey(&v), d.body.bytes(), h.now())
 	}
 	forwardBody(r, &d.body, &d.first)
 	// Once this handler returns, the body's buffer is reused as soon as its
 	// readers are closed: later handlers get no new reader.
 	defer func() { r.GetBody = nil }()
 	if h.Dedupe.store == nil {
-		verifiedTotal.Inc()
+		h.prov.verified.Inc()
 		return next.ServeHTTP(w, r)
 	}
-	return h.deliverOnce(w, r, repl, h.Dedupe.key(v.event.ID, v.signature), next)
+	return h.deliverOnce(w, r, repl, h.Dedupe.KeyPrefix+h.prov.eventKey(&v), next)
 }
 
 // delivery is what a request that got as far as its body carries on, in
 // one allocation: the body and its first reader, and, once verified, the
 // values of the headers this handler sets and of its placeholders.
 type delivery struct {
-	body               requestBody
-	first              bodyReader
-	headers            [3]string // verified, event id, event type
-	id, typ, timestamp placeholder
+	body                           requestBody
+	first                          bodyReader
+	headers                        [4]string // verified, event id, event type, provider
+	id, typ, timestamp, deliveryID placeholder
 }
 
 // placeholder is a placeholder's value, set by pointer: a pointer goes into
@@ -449,11 +509,14 @@ func (h *Handler) forwardUnverified(w http.ResponseWriter, r *http.Request, repl
 
 // verification is what verify learned about a request.
 type verification struct {
-	timestamp string    // the timestamp header, once it is known to be well-formed
-	secret    int       // index of the secret that matched
-	signature Signature // the candidate that matched
-	event     event
-	delivery  *delivery // once the headers passed: holds the body
+	timestamp  string // the timestamp, once it is known to be well-formed
+	deliveryID string // an unsigned delivery id, only to be shown
+	secret     int    // index of the secret that matched
+	// sigDigest is the SHA-256 of the signature that matched, bodyDigest
+	// (for providers keyed by their body) of the body.
+	sigDigest, bodyDigest [sha256.Size]byte
+	event                 event
+	delivery              *delivery // once the headers passed: holds the body
 
 	// bodyRead is true once the body has been consumed.
 	bodyRead bool
@@ -463,66 +526,65 @@ type verification struct {
 }
 
 // verify runs every check, cheapest first. Once the headers pass, it reads
-// the body into a delivery, whose body the caller then releases.
+// the body into a delivery, whose body the caller then releases; the body
+// is hashed as it is read.
 func (h *Handler) verify(r *http.Request) (verification, error) {
 	if r.Method != http.MethodPost {
 		return verification{forwardable: true}, errMethodNotAllowed
 	}
-	var storage [maxCandidates]Signature
-	timestamp, candidates, err := h.checkHeaders(r.Header, storage[:0])
-	v := verification{timestamp: timestamp, forwardable: true}
+	engine := h.prov.engine
+	now := h.now()
+	var query string
+	if r.URL != nil {
+		query = r.URL.RawQuery
+	}
+	c, err := engine.Begin(provider.Request{Header: r.Header, Query: query}, now)
+	defer engine.Release(c)
+	defer func() {
+		if c.HasSkew {
+			timestampSkew.Observe(float64(c.Skew))
+		}
+	}()
+	v := verification{timestamp: c.Timestamp, forwardable: true}
 	if err != nil {
 		return v, err
 	}
-
-	digest := h.verifier.Begin(timestamp)
-	defer h.verifier.Release(digest)
 	v.delivery = new(delivery)
-	if err := h.readBody(r, digest, &v.delivery.body); err != nil {
-		return verification{timestamp: timestamp, delivery: v.delivery}, err
+	if err := h.readBody(r, c, &v.delivery.body); err != nil {
+		return verification{timestamp: c.Timestamp, delivery: v.delivery}, err
 	}
 	v.bodyRead = true
-	var candidate int
-	v.secret, candidate, err = digest.Match(candidates)
+	body := v.delivery.body.bytes()
+	result, err := engine.Finish(c, body, query, now)
+	v.timestamp = c.TimestampText()
 	if err != nil {
 		return v, err
 	}
-	v.signature = candidates[candidate]
-	v.event = parseEvent(v.delivery.body.bytes())
+	v.secret, v.sigDigest = result.Secret, result.SignatureDigest
+	v.event = h.eventOf(body, c)
+	v.deliveryID = headerSafe(c.Delivery)
+	if h.prov.scheme.KeyFromBody {
+		v.bodyDigest = sha256.Sum256(body)
+	}
 	return v, nil
 }
 
-// checkHeaders does the cheap checks that need no body: exactly one
-// timestamp, within the window, and exactly one well-formed signature header.
-func (h *Handler) checkHeaders(header http.Header, candidates []Signature) (string, []Signature, error) {
-	timestamps := header[h.TimestampHeader]
-	if len(timestamps) == 0 {
-		return "", nil, ErrMissingTimestamp
+// eventOf finds a verified event's id and type where its provider puts
+// them: the body, or a header.
+func (h *Handler) eventOf(body []byte, c *provider.Check) event {
+	s := h.prov.scheme
+	if h.prov.groq {
+		return parseEvent(body)
 	}
-	if len(timestamps) > 1 {
-		return "", nil, fmt.Errorf("%w: %d timestamp headers", ErrMalformedTimestamp, len(timestamps))
+	var ev event
+	ev.ID, ev.Type = provider.ParseEvent(body, s.Event)
+	if s.SignsID() {
+		ev.ID = c.ID
 	}
-	ts, err := ParseTimestamp(timestamps[0])
-	if err != nil {
-		return "", nil, err
+	if s.TypeHeader != "" {
+		ev.Type = c.Type
 	}
-	skew, err := CheckSkew(ts, h.now(), time.Duration(h.Tolerance))
-	timestampSkew.Observe(float64(skew))
-	if err != nil {
-		return timestamps[0], nil, err
-	}
-	signatures := header[h.SignatureHeader]
-	if len(signatures) == 0 {
-		return timestamps[0], nil, ErrMissingSignature
-	}
-	if len(signatures) > 1 {
-		return timestamps[0], nil, fmt.Errorf("%w: %d signature headers", ErrMalformedSignature, len(signatures))
-	}
-	candidates, err = appendSignatures(candidates, signatures[0])
-	if err != nil {
-		return timestamps[0], nil, err
-	}
-	return timestamps[0], candidates, nil
+	return ev
 }
 
 // Interface guards

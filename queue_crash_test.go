@@ -339,7 +339,7 @@ http://127.0.0.1:%d {
 	}
 	inFlight := `caddy_groq_webhook_queue_events{queue="default",state="in_flight"}`
 	waitFor(t, 5*time.Second, "four attempts in flight", func() bool { return caddy.metric(inFlight) == 4 })
-	if got := caddy.metric(`caddy_groq_webhook_requests_total{result="queued"}`); got != 4 {
+	if got := caddy.metric(`caddy_groq_webhook_requests_total{provider="groq",result="queued"}`); got != 4 {
 		t.Errorf("requests_total queued = %v, want 4", got)
 	}
 

@@ -23,7 +23,9 @@ var errQueueUnavailable = errors.New("queue unavailable")
 
 // enqueue is the queue's way of delivering a verified event: it is stored,
 // and the sender is answered at once, 202 once the store has it durably.
-func (h *Handler) enqueue(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, d *delivery, key string, secret string) error {
+// key is its de-duplication key ("" without de-duplication); eventKey, the
+// same without the prefix, is the webhook-id of sign_upstream.
+func (h *Handler) enqueue(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, d *delivery, key, eventKey, secret string) error {
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
 		h.server.Store(srv)
 	}
@@ -36,17 +38,20 @@ func (h *Handler) enqueue(w http.ResponseWriter, r *http.Request, repl *caddy.Re
 		Header:     h.storedHeader(r.Header),
 		Body:       d.body.bytes(),
 		Vars: map[string]string{
-			"event_id":   d.headers[1],
-			"event_type": d.headers[2],
-			"timestamp":  string(d.timestamp),
-			"secret":     secret,
+			"event_id":    d.headers[1],
+			"event_type":  d.headers[2],
+			"timestamp":   string(d.timestamp),
+			"secret":      secret,
+			"provider":    h.providerName(),
+			"delivery_id": string(d.deliveryID),
+			"key":         eventKey,
 		},
 		ReceivedAt: h.now().UTC(),
 	}
 	err := h.queue.accept(r.Context(), ev)
 	switch {
 	case err == nil:
-		queuedTotal.Inc()
+		h.prov.queued.Inc()
 		w.Header().Set(QueuedHeader, "true")
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
@@ -80,7 +85,7 @@ func (h *Handler) storedHeader(in http.Header) http.Header {
 	for _, name := range hopByHopHeaders {
 		delete(out, name)
 	}
-	for _, name := range []string{"Content-Length", h.VerifiedHeader, EventIDHeader, EventTypeHeader} {
+	for _, name := range []string{"Content-Length", h.VerifiedHeader, h.prov.idHeader, h.prov.typeHdr, WebhookProviderHeader} {
 		delete(out, name)
 	}
 	return out
@@ -116,10 +121,20 @@ func (h *Handler) deliverQueued(parent context.Context, ev *QueuedEvent, timeout
 	req.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	req.Header[h.VerifiedHeader] = []string{"true"}
 	if id := ev.Vars["event_id"]; id != "" {
-		req.Header[EventIDHeader] = []string{id}
+		req.Header[h.prov.idHeader] = []string{id}
 	}
 	if typ := ev.Vars["event_type"]; typ != "" {
-		req.Header[EventTypeHeader] = []string{typ}
+		req.Header[h.prov.typeHdr] = []string{typ}
+	}
+	if !h.prov.groq {
+		req.Header[WebhookProviderHeader] = []string{h.providerName()}
+	}
+	if h.prov.upstreamKey != nil {
+		key := ev.Vars["key"]
+		if key == "" {
+			key = ev.Key
+		}
+		h.prov.signUpstream(req.Header, key, body, time.Now())
 	}
 	req.Header[DeliveryAttemptHeader] = []string{strconv.Itoa(ev.Attempts)}
 	req.Header[ReceivedAtHeader] = []string{ev.ReceivedAt.UTC().Format(time.RFC3339)}

@@ -105,7 +105,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Rep
 func (h *Handler) logRejection(r *http.Request, repl *caddy.Replacer, err error, msg string) rejection {
 	rej := rejectionFor(err)
 	repl.Set("http.groq_webhook.error", rej.reason)
-	requestsTotal.WithLabelValues(rej.reason).Inc()
+	requestsTotal.WithLabelValues(h.providerName(), rej.reason).Inc()
 	if rej.reason == "busy" {
 		h.logBusy()
 		return rej

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/groqwebhook/caddy-groq-webhook/provider"
 )
 
 // The wire protocol: a sender puts the unix time in seconds in the timestamp
@@ -18,14 +20,16 @@ import (
 
 // Errors returned by verification. Callers map them to statuses, log reasons
 // and metric labels with errors.Is; ReasonCode does that mapping once.
+// The protocol's errors are the provider engine's, so that one mapping
+// serves every provider.
 var (
-	ErrMissingTimestamp   = errors.New("missing timestamp header")
-	ErrMalformedTimestamp = errors.New("malformed timestamp")
-	ErrStaleTimestamp     = errors.New("timestamp too old")
-	ErrFutureTimestamp    = errors.New("timestamp too far in the future")
-	ErrMissingSignature   = errors.New("missing signature header")
-	ErrMalformedSignature = errors.New("malformed signature header")
-	ErrInvalidSignature   = errors.New("no signature matches")
+	ErrMissingTimestamp   = provider.ErrMissingTimestamp
+	ErrMalformedTimestamp = provider.ErrMalformedTimestamp
+	ErrStaleTimestamp     = provider.ErrStaleTimestamp
+	ErrFutureTimestamp    = provider.ErrFutureTimestamp
+	ErrMissingSignature   = provider.ErrMissingSignature
+	ErrMalformedSignature = provider.ErrMalformedSignature
+	ErrInvalidSignature   = provider.ErrInvalidSignature
 	ErrBodyTooLarge       = errors.New("body too large")
 )
 

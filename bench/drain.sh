@@ -63,8 +63,8 @@ upstream_requests() {
 accepted_now() {
 	local metrics
 	metrics=$(curl -fsS "http://127.0.0.1:$1/metrics")
-	if [[ $metrics =~ caddy_groq_webhook_requests_total\{result=\"queued\"\}\ ([0-9.e+]+) ]]; then
-		printf '%.0f\n' "${BASH_REMATCH[1]}"
+	if [[ $metrics =~ caddy_groq_webhook_requests_total\{(provider=\"groq\",)?result=\"queued\"\}\ ([0-9.e+]+) ]]; then
+		printf '%.0f\n' "${BASH_REMATCH[2]}"
 	else
 		echo 0
 	fi

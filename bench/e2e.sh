@@ -4,18 +4,22 @@
 # round by round and size by size, against
 #   (a) Caddy with a bare reverse_proxy,
 #   (b) the same Caddy binary with groq_webhook + reverse_proxy,
+#   (s) as (b) with `provider stripe` (Stripe-Signature: t=..,v1=..),
+#   (w) as (b) with `provider standard` (Standard Webhooks: webhook-id,
+#       webhook-timestamp, webhook-signature),
 #   (c) the Express reference verifying, then proxying to the same upstream,
 #   (q) the same Caddy binary with groq_webhook + queue (store-and-forward:
 #       202 once the event is on disk) delivering to the same upstream
 #       through deliver { reverse_proxy }; a fresh Caddy with an admin
 #       endpoint on a free port and a fresh queue directory for each run,
 # with signed bodies of each size, every request a distinct event id. Prints
-# the median req/s, p50 and p99 of each and the ratios b/a, b/c and q/a; for
+# the median req/s, p50 and p99 of each and the ratios b/a, b/c, q/a, and
+# s/b and w/b (the issue's target for those two: at least 0.97 at 1 KiB); for
 # (q) also the delivery rate (events the upstream got per second of the wrk
 # run), the backlog (queued + in flight) when wrk ended, and the time the
 # queue then took to drain. Exits non-zero if any response was not 2xx, any
 # socket error, wrk ran out of events for (b) or (q), the upstream's count
-# disagrees with the 2xx answers, a forged request to (b) or (q) did not get
+# disagrees with the 2xx answers, a forged request to (b), (s), (w) or (q) did not get
 # 401, or, for (q): the queue did not reach queued=0 and in_flight=0 within
 # DRAIN_TIMEOUT, any event is dead, or the upstream did not get exactly the
 # events answered 202 (Caddy's requests_total{result="queued"}), each verified.
@@ -50,7 +54,11 @@ start_caddy a ""
 url_a=http://127.0.0.1:$caddy_port$path
 start_caddy b "$webhook_directive"
 url_b=http://127.0.0.1:$caddy_port$path
-variants="a b q"
+start_caddy s "$(provider_directive stripe)"$'\n'
+url_s=http://127.0.0.1:$caddy_port$path
+start_caddy w "$(provider_directive standard)"$'\n'
+url_w=http://127.0.0.1:$caddy_port$path
+variants="a b s w q"
 
 if [ -d "$express_ref" ]; then
 	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -67,7 +75,7 @@ if [ -d "$express_ref" ]; then
 	pids+=("$!")
 	wait_port "$express_port" "$!" || die "express did not start: $(cat "$work/express.log")"
 	url_c=http://127.0.0.1:$express_port$path
-	variants="a b c q"
+	variants="a b s w c q"
 	say "express reference: node $(node --version), $(cd "$work/express" && node -p 'require("express/package.json").version') (express)"
 else
 	say "EXPRESS_REFERENCE=$express_ref not found: skipping variant c (no b/c ratio)"
@@ -96,6 +104,9 @@ start_q() {
 # measure ROUND VARIANT SIZE DURATION: one wrk run, appended to $results.
 measure() {
 	local round=$1 variant=$2 size=$3 duration=$4 url events fields counters
+	local BENCH_PROVIDER=groq
+	case $variant in s) BENCH_PROVIDER=stripe ;; w) BENCH_PROVIDER=standard ;; esac
+	export BENCH_PROVIDER # sign_events and run_wrk sign and send as this provider
 	events=$work/events
 	sign_events "$size" $(($(seconds "$duration") * $(rate_cap "$size"))) "$events"
 	[ "$variant" = q ] && start_q "$round" "$size"
@@ -121,9 +132,9 @@ measure() {
 			"${d[0]}" "${d[1]}" "${d[2]}" "${d[3]}" >>"$results"
 	fi
 	python3 "$bench_dir/report.py" --last "$results" >&2
-	if [ "$variant" = b ] || [ "$variant" = q ]; then
+	if [ "$variant" != a ] && [ "$variant" != c ]; then
 		local code after
-		code=$(forged_status "$url")
+		code=$(forged_status "$url" "$BENCH_PROVIDER")
 		[ "$variant" = q ] && sleep 0.2 # a forged event wrongly queued would be delivered by now
 		after=$(upstream_counters count)
 		printf 'forged\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$size" "$code" \
@@ -137,7 +148,7 @@ measure() {
 	sleep "$PAUSE"
 }
 
-say "a=$url_a b=$url_b${url_c:+ c=$url_c} q=(a fresh Caddy per run) upstream=127.0.0.1:$upstream_port; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, sizes $SIZES"
+say "a=$url_a b=$url_b s=$url_s w=$url_w${url_c:+ c=$url_c} q=(a fresh Caddy per run) upstream=127.0.0.1:$upstream_port; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, sizes $SIZES"
 if [ "$WARMUP" != 0 ]; then
 	for size in $SIZES; do
 		for v in $variants; do measure 0 "$v" "$size" "$WARMUP"; done

@@ -146,11 +146,11 @@ queue_stats() {
 }
 
 # queue_accepted ADMIN_PORT: how many events this Caddy answered 202 (queued),
-# from caddy_groq_webhook_requests_total{result="queued"} on /metrics.
+# from caddy_groq_webhook_requests_total{provider="groq",result="queued"} on /metrics.
 queue_accepted() {
 	curl -fsS "http://127.0.0.1:$1/metrics" |
 		python3 -c 'import re,sys
-m = re.search(r"^caddy_groq_webhook_requests_total\{result=\"queued\"\} (\S+)$", sys.stdin.read(), re.M)
+m = re.search(r"^caddy_groq_webhook_requests_total\{(?:provider=\"groq\",)?result=\"queued\"\} (\S+)$", sys.stdin.read(), re.M)
 print(int(float(m.group(1))) if m else 0)'
 }
 
@@ -173,6 +173,11 @@ wait_drained() {
 
 webhook_directive=$'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t}\n'
 
+# provider_directive PROVIDER: groq_webhook verifying as PROVIDER with the same secret.
+provider_directive() {
+	printf '\tgroq_webhook {\n\t\tprovider %s\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t}\n' "$1"
+}
+
 # upstream_counters reset|count|down|up: the upstream's counters as
 # "requests bytes verified" (down and up also switch its outage on and off).
 upstream_counters() {
@@ -185,10 +190,11 @@ upstream_counters() {
 # next_event: the first event id of the next batch; ids never repeat in one run.
 next_event=0
 # sign_events SIZE COUNT FILE: COUNT (at most MAX_EVENTS, default 1000000)
-# fresh signed events of SIZE bytes.
+# fresh signed events of SIZE bytes, signed as $BENCH_PROVIDER (default groq;
+# run_wrk reads it too).
 sign_events() {
 	local count=$(($2 < ${MAX_EVENTS:-1000000} ? $2 : ${MAX_EVENTS:-1000000}))
-	"$work/signer" -size "$1" -count "$count" -start "$next_event" -out "$3"
+	"$work/signer" -provider "${BENCH_PROVIDER:-groq}" -size "$1" -count "$count" -start "$next_event" -out "$3"
 	next_event=$((next_event + count))
 }
 
@@ -200,12 +206,21 @@ run_wrk() {
 	grep '^BENCH ' "$5" | sed 's/^BENCH //' || { cat "$5" >&2; die "wrk printed no BENCH line"; }
 }
 
-# forged_status URL: the status of a well-formed request signed with a wrong secret.
+# forged_status URL [PROVIDER]: the status of a well-formed request signed
+# with a wrong secret, as PROVIDER (groq, the default, stripe or standard).
 forged_status() {
-	local ts body sig
+	local ts body sig headers
 	ts=$(date +%s)
 	body="{\"id\":\"evt_forged_$RANDOM$RANDOM\",\"type\":\"bench.forged\"}"
 	sig=$(printf '%s.%s' "$ts" "$body" | python3 -c 'import hmac,hashlib,sys; print(hmac.new(b"not-the-bench-secret-0000", sys.stdin.buffer.read(), hashlib.sha256).hexdigest())')
+	case ${2:-groq} in
+	groq) headers=(-H "X-Groq-Timestamp: $ts" -H "X-Groq-Signature: $sig") ;;
+	stripe) headers=(-H "Stripe-Signature: t=$ts,v1=$sig") ;;
+	standard)
+		sig=$(printf 'msg_forged.%s.%s' "$ts" "$body" | python3 -c 'import base64,hmac,hashlib,sys; print(base64.b64encode(hmac.new(b"not-the-bench-secret-0000", sys.stdin.buffer.read(), hashlib.sha256).digest()).decode())')
+		headers=(-H "webhook-id: msg_forged" -H "webhook-timestamp: $ts" -H "webhook-signature: v1,$sig") ;;
+	*) die "forged_status: unknown provider $2" ;;
+	esac
 	curl -sS -o /dev/null -w '%{http_code}' -X POST "$1" -H 'Content-Type: application/json' \
-		-H "X-Groq-Timestamp: $ts" -H "X-Groq-Signature: $sig" --data-binary "$body"
+		"${headers[@]}" --data-binary "$body"
 }

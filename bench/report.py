@@ -2,7 +2,7 @@
 """report.py: checks and summarizes bench/e2e.sh's results file.
 
 Each line is tab-separated: "run ROUND VARIANT SIZE <wrk BENCH fields>
-<upstream requests bytes verified>", "forged ROUND b|q SIZE HTTP_CODE
+<upstream requests bytes verified>", "forged ROUND b|s|w|q SIZE HTTP_CODE
 UPSTREAM_DELTA", or, after each run of (q), "queue ROUND q SIZE accepted=..
 delivered_run=.. backlog=.. in_flight=.. drain_ms=.. queued_after=..
 in_flight_after=.. dead=.." (accepted: Caddy's 202 count; delivered_run: what
@@ -19,7 +19,13 @@ import statistics
 import sys
 
 NAMES = {"a": "a  bare reverse_proxy", "b": "b  groq_webhook + reverse_proxy", "c": "c  express verify + proxy",
+         "s": "s  b with provider stripe", "w": "w  b with provider standard",
          "q": "q  groq_webhook + queue (deliver)"}
+
+
+# The variants that verify: every request they forward is marked verified,
+# and a forged request to them is checked.
+VERIFYING = ("b", "s", "w", "q")
 
 
 def parse(path):
@@ -73,10 +79,10 @@ def check(r):
         bad.append(f"{where}: upstream got {r['up_requests']} requests for {r['ok']} 2xx answers ({r['sent']} sent)")
     if r["up_bytes"] > r["up_requests"] * r["size"] or r["up_bytes"] < r["ok"] * r["size"]:
         bad.append(f"{where}: upstream got {r['up_bytes']} body bytes for {r['up_requests']} requests")
-    want_verified = r["up_requests"] if r["variant"] in ("b", "q") else 0
+    want_verified = r["up_requests"] if r["variant"] in VERIFYING else 0
     if r["up_verified"] != want_verified:
-        bad.append(f"{where}: upstream saw {r['up_verified']} X-Groq-Verified: true, want {want_verified}")
-    if r["wraps"] and r["variant"] in ("b", "q"):
+        bad.append(f"{where}: upstream saw {r['up_verified']} X-Groq-Verified or X-Webhook-Verified: true, want {want_verified}")
+    if r["wraps"] and r["variant"] in VERIFYING:
         bad.append(f"{where}: wrk ran out of signed events ({r['wraps']} wraps: duplicates); raise RATE_CAP_{r['size']}")
     if r["variant"] == "q":
         q = r.get("queue")
@@ -125,7 +131,7 @@ def main():
                   f" {m['drain_ms'] / 1000:8.2f}")
     print()
     for size in sizes:
-        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"))
+        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"), ("s", "b"), ("w", "b"))
                   if (n, size) in med and (d, size) in med]
         if size in qmed and ("a", size) in med:
             ratios.append(f"q delivered/a {qmed[size]['delivery_rate'] / med['a', size]:.2f}")
@@ -133,7 +139,7 @@ def main():
 
     bad = [p for r in runs for p in check(r)]
     notes = [f"round {r['round']} {r['variant']} {r['size']} B: wrk ran out of signed events ({r['wraps']} wraps)"
-             for r in runs if r["wraps"] and r["variant"] != "b"]
+             for r in runs if r["wraps"] and r["variant"] not in VERIFYING]
     for f in forged:
         if f["code"] != "401" or f["delta"]:
             bad.append(f"round {f['round']} forged request to {f['variant']} at {f['size']} B: HTTP {f['code']}, upstream +{f['delta']}")
@@ -142,7 +148,7 @@ def main():
         print("note: " + n)
     nonzero = sum(1 for r in runs if r["round"] > 0)
     print(f"checks: {len(runs)} runs ({nonzero} measured), every answer 2xx, no socket errors, upstream counts match;"
-          f" {len(forged)} forged requests to b and q, each 401 and not forwarded"
+          f" {len(forged)} forged requests to {', '.join(sorted({f['variant'] for f in forged}))}, each 401 and not forwarded"
           + ("; every (q) queue drained, nothing dead, each 202 delivered once, verified" if any(r["variant"] == "q" for r in runs) else "")
           if not bad else "CHECKS FAILED:")
     for p in bad:

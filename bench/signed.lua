@@ -3,6 +3,10 @@
 --   BENCH_EVENTS   the signer's output file (required)
 --   BENCH_THREADS  wrk's -t, so that each thread gets a disjoint slice
 --   BENCH_PATH     request path (default /webhooks/groq)
+--   BENCH_PROVIDER how the signature travels (default groq): groq
+--                  (X-Groq-Timestamp, X-Groq-Signature), stripe
+--                  (Stripe-Signature: t=..,v1=..) or standard (webhook-id,
+--                  webhook-timestamp, webhook-signature: v1,..)
 --   BENCH_ONCE     if set, a thread that has sent its whole slice stops
 --                  (wrk ends when every thread has: -d is then only a bound)
 -- A thread that runs out of events starts its slice again and counts a wrap
@@ -40,9 +44,18 @@ function init(args)
   head = "POST " .. path .. " HTTP/1.1\r\n" ..
     "Host: " .. wrk.host .. ":" .. wrk.port .. "\r\n" ..
     "Content-Type: application/json\r\n" ..
-    "Content-Length: " .. size .. "\r\n" ..
-    "X-Groq-Timestamp: " .. ts .. "\r\n" ..
-    "X-Groq-Signature: "
+    "Content-Length: " .. size .. "\r\n"
+  local provider = os.getenv("BENCH_PROVIDER") or "groq"
+  standard = provider == "standard"
+  if provider == "groq" then
+    head = head .. "X-Groq-Timestamp: " .. ts .. "\r\n" .. "X-Groq-Signature: "
+  elseif provider == "stripe" then
+    head = head .. "Stripe-Signature: t=" .. ts .. ",v1="
+  elseif standard then
+    head = head .. "webhook-timestamp: " .. ts .. "\r\n" .. "webhook-id: "
+  else
+    error("BENCH_PROVIDER " .. provider .. ": want groq, stripe or standard")
+  end
   mid = "\r\n\r\n" .. prefix
   tail = suffix
   i, sent, wraps = 0, 0, 0
@@ -58,6 +71,9 @@ function request()
     end
   end
   sent = sent + 1
+  if standard then
+    return head .. ids[i] .. "\r\nwebhook-signature: v1," .. sigs[i] .. mid .. ids[i] .. tail
+  end
   return head .. sigs[i] .. mid .. ids[i] .. tail
 end
 

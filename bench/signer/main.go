@@ -4,6 +4,13 @@
 // HMAC, so the scripts run this right before each wrk run (timestamps stay
 // fresh) with a new -start, so no event id is ever sent twice.
 //
+// With -provider stripe the signature is the same hex HMAC-SHA256 over
+// timestamp "." body (signed.lua sends it as Stripe-Signature: t=..,v1=..);
+// with -provider standard it is Standard Webhooks' base64 HMAC-SHA256 over
+// id "." timestamp "." body, the id being the event's (sent as webhook-id),
+// the secret used raw as the standard provider does for a value without
+// the whsec_ prefix.
+//
 // Output, one item per line: the timestamp, the body prefix, the body suffix,
 // then one "<id> <signature>" line per event. The secret is read from the
 // environment variable named by -secret-env, never from the command line.
@@ -13,6 +20,7 @@ import (
 	"bufio"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -35,6 +43,14 @@ const (
 	suffixEnd = `"}}`
 
 	knownAnswer = "67fb787f6bf5159bdc6d8f76037d31a5c29e9bccb833e78407b7ccc22e10ba74"
+
+	// Standard Webhooks' published known answer: the key is the base64
+	// after whsec_ in whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw.
+	standardKey    = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	standardID     = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	standardTS     = "1614265330"
+	standardBody   = `{"test": 2432232314}`
+	standardAnswer = "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 )
 
 func main() {
@@ -43,6 +59,7 @@ func main() {
 	start := flag.Int64("start", 0, "index of the first event id")
 	secretEnv := flag.String("secret-env", "GROQ_WEBHOOK_SECRET", "environment variable holding the secret")
 	out := flag.String("out", "-", "output file (- for stdout)")
+	provider := flag.String("provider", "groq", "signing scheme: groq, stripe (the same HMAC) or standard")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -64,8 +81,25 @@ func main() {
 	}
 	id0 := eventID(*start)
 	body0 := []byte(prefix + id0 + suffix)
-	if got := sign(hmac.New(sha256.New, secret), ts, id0, suffix); got != groqwebhook.Sign(secret, ts, body0) {
-		log.Fatal("signer: fast signature differs from groqwebhook.Sign")
+	switch *provider {
+	case "groq", "stripe":
+		if got := sign(hmac.New(sha256.New, secret), ts, id0, suffix); got != groqwebhook.Sign(secret, ts, body0) {
+			log.Fatal("signer: fast signature differs from groqwebhook.Sign")
+		}
+	case "standard":
+		key, _ := base64.StdEncoding.DecodeString(standardKey)
+		if got := signStandardBody(hmac.New(sha256.New, key), standardID, standardTS, []byte(standardBody)); got != standardAnswer {
+			log.Fatal("signer: the Standard Webhooks signature does not give the published known answer")
+		}
+		if signStandard(hmac.New(sha256.New, secret), ts, id0, suffix) != signStandardBody(hmac.New(sha256.New, secret), id0, ts, body0) {
+			log.Fatal("signer: fast Standard Webhooks signature differs from the plain one")
+		}
+	default:
+		log.Fatalf("signer: -provider %q: want groq, stripe or standard", *provider)
+	}
+	signEvent := sign
+	if *provider == "standard" {
+		signEvent = signStandard
 	}
 
 	// Sign in parallel, one HMAC per worker, reset between events.
@@ -76,7 +110,7 @@ func main() {
 		wg.Go(func() {
 			mac := hmac.New(sha256.New, secret)
 			for i := w; i < *count; i += workers {
-				sigs[i] = sign(mac, ts, eventID(*start+int64(i)), suffix)
+				sigs[i] = signEvent(mac, ts, eventID(*start+int64(i)), suffix)
 			}
 		})
 	}
@@ -107,13 +141,16 @@ func eventID(n int64) string {
 	return fmt.Sprintf("%s%0*d", idPrefix, idDigits, n)
 }
 
-// sign computes what groqwebhook.Sign would over prefix + id + suffix,
-// writing the pieces instead of building the body.
-func sign(mac interface {
+// mac is a reusable HMAC.
+type mac interface {
 	Write([]byte) (int, error)
 	Sum([]byte) []byte
 	Reset()
-}, ts, id, suffix string) string {
+}
+
+// sign computes what groqwebhook.Sign would over prefix + id + suffix,
+// writing the pieces instead of building the body.
+func sign(mac mac, ts, id, suffix string) string {
 	mac.Reset()
 	mac.Write([]byte(ts))
 	mac.Write([]byte{'.'})
@@ -122,4 +159,28 @@ func sign(mac interface {
 	mac.Write([]byte(suffix))
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(mac.Sum(sum[:0]))
+}
+
+// signStandard is Standard Webhooks' signature (without its "v1,") of the
+// event whose body is prefix + id + suffix, its id being the webhook-id.
+func signStandard(mac mac, ts, id, suffix string) string {
+	mac.Reset()
+	mac.Write([]byte(id))
+	mac.Write([]byte{'.'})
+	mac.Write([]byte(ts))
+	mac.Write([]byte{'.'})
+	mac.Write([]byte(prefix))
+	mac.Write([]byte(id))
+	mac.Write([]byte(suffix))
+	var sum [sha256.Size]byte
+	return base64.StdEncoding.EncodeToString(mac.Sum(sum[:0]))
+}
+
+// signStandardBody is the same signature over a whole body, written the
+// plain way, to check the one above.
+func signStandardBody(mac mac, id, ts string, body []byte) string {
+	mac.Reset()
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(body)
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }

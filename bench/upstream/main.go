@@ -1,6 +1,7 @@
 // Command upstream is the benchmarks' backend: on 127.0.0.1:-port it drains
 // every request body and answers 200 {"ok":true} (keep-alive), counting the
-// requests, the body bytes and the requests marked X-Groq-Verified: true.
+// requests, the body bytes and the requests marked X-Groq-Verified: true
+// (or X-Webhook-Verified: true, the mark of the other providers).
 // GET /__bench/count reports the counters as JSON; POST /__bench/reset
 // reports them and sets them to zero. POST /__bench/down makes it answer
 // every other request 503 {"ok":false} (counted as refused, not as requests)
@@ -61,7 +62,7 @@ func main() {
 			body, status = unavailable, http.StatusServiceUnavailable
 		} else {
 			c.requests.Add(1)
-			if r.Header.Get("X-Groq-Verified") == "true" {
+			if r.Header.Get("X-Groq-Verified") == "true" || r.Header.Get("X-Webhook-Verified") == "true" {
 				c.verified.Add(1)
 			}
 			c.bytes.Add(n)
