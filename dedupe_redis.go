@@ -2,8 +2,6 @@ package groqwebhook
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"time"
 
@@ -24,43 +22,12 @@ func (redisLogger) Printf(_ context.Context, format string, v ...any) {
 	caddy.Log().Named("http.handlers.groq_webhook.redis").Warn(fmt.Sprintf(format, v...))
 }
 
-// Defaults of the redis store.
-const (
-	DefaultRedisTimeout  = time.Second
-	DefaultRedisPoolSize = 64
-)
-
 // RedisStore keeps de-duplication state in Redis, shared by every Caddy
 // instance that points at it. One address is a single server; several are a
 // Redis Cluster; with master_name they are Sentinels. Every operation
 // touches one key, and every key expires.
 type RedisStore struct {
-	// Redis addresses, host:port. Required.
-	Addresses []string `json:"addresses,omitempty"`
-
-	// The ACL user name, if any.
-	Username string `json:"username,omitempty"`
-
-	// The password, if any. May be an `{env.*}` or `{file.*}` placeholder,
-	// resolved once at provision time.
-	Password string `json:"password,omitempty"`
-
-	// The database number. Redis Cluster has only database 0.
-	DB int `json:"db,omitempty"`
-
-	// Connect with TLS.
-	TLS bool `json:"tls,omitempty"`
-
-	// The Sentinel master's name: set it to use Sentinel.
-	MasterName string `json:"master_name,omitempty"`
-
-	// The limit on each dial, read and write, and on each store call as a
-	// whole. Default: 1s.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-
-	// Connections kept per server: enough for the deliveries in flight.
-	// Default: 64.
-	PoolSize int `json:"pool_size,omitempty"`
+	RedisConnection
 
 	client redis.UniversalClient
 }
@@ -76,48 +43,9 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // Provision builds the client. It does not connect: a Redis that is down
 // when Caddy starts gets 503s, not a failed start.
 func (s *RedisStore) Provision(caddy.Context) error {
-	if len(s.Addresses) == 0 {
-		return errors.New("dedupe redis needs at least one address")
-	}
-	if s.Timeout == 0 {
-		s.Timeout = caddy.Duration(DefaultRedisTimeout)
-	}
-	if s.PoolSize == 0 {
-		s.PoolSize = DefaultRedisPoolSize
-	}
-	switch {
-	case s.Timeout < 0:
-		return fmt.Errorf("dedupe redis timeout must be positive, got %s", time.Duration(s.Timeout))
-	case s.PoolSize < 0:
-		return fmt.Errorf("dedupe redis pool_size must be positive, got %d", s.PoolSize)
-	case s.DB < 0:
-		return fmt.Errorf("dedupe redis db must not be negative, got %d", s.DB)
-	case s.DB != 0 && len(s.Addresses) > 1 && s.MasterName == "":
-		return fmt.Errorf("dedupe redis db %d cannot be used with several addresses (Redis Cluster has only db 0)", s.DB)
-	}
-	password := s.Password
-	if password != "" {
-		var err error
-		password, err = caddy.NewReplacer().ReplaceOrErr(s.Password, true, true)
-		if err != nil || password == "" {
-			return fmt.Errorf("dedupe redis password is empty after placeholder replacement: check %s",
-				placeholdersIn(s.Password))
-		}
-	}
-	opts := &redis.UniversalOptions{
-		Addrs:        s.Addresses,
-		Username:     s.Username,
-		Password:     password,
-		DB:           s.DB,
-		MasterName:   s.MasterName,
-		DialTimeout:  time.Duration(s.Timeout),
-		ReadTimeout:  time.Duration(s.Timeout),
-		WriteTimeout: time.Duration(s.Timeout),
-		PoolSize:     s.PoolSize,
-		MaxRetries:   1,
-	}
-	if s.TLS {
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	opts, err := s.provision("dedupe redis")
+	if err != nil {
+		return err
 	}
 	s.client = redis.NewUniversalClient(opts)
 	return nil
