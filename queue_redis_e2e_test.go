@@ -3,6 +3,7 @@ package groqwebhook
 import (
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,4 +168,110 @@ func TestRedisQueueTwoInstancesKill9(t *testing.T) {
 	if n := rc.XLen(t.Context(), DefaultRedisQueueKeyPrefix+"{shared}:S").Val(); n != 0 {
 		t.Errorf("%d stream entries left after every event was delivered", n)
 	}
+}
+
+// testRedisQueueEndToEnd runs two `caddy run` processes on the queues
+// names in Redis at addrs: events sent to either instance are delivered
+// once, a copy sent to the other instance is a duplicate, and the dead
+// letters of a queue are seen, dropped and replayed from the instance
+// that did not accept them, with the admin API and the CLI.
+func testRedisQueueEndToEnd(t *testing.T, addrs []string, names [2]string) {
+	good, bad := newUpstream(t), newUpstream(t)
+	bad.setStatus(http.StatusInternalServerError)
+	deliver := fmt.Sprintf("@dead vars {http.groq_webhook.event_id} evt_dead_1 evt_dead_2\n"+
+		"\t\t\treverse_proxy @dead %s\n\t\t\treverse_proxy %s", bad.addr(), good.addr())
+	type instance struct {
+		proc *caddyProcess
+		urls [2]string // by queue
+	}
+	var instances [2]instance
+	for i := range instances {
+		var sites string
+		for q, name := range names {
+			port := freePort(t)
+			sites += redisQueueSite(port, addrs, "name "+name+"\n retry 100ms 100ms", deliver)
+			instances[i].urls[q] = fmt.Sprintf("http://127.0.0.1:%d/hooks", port)
+		}
+		instances[i].proc = startCaddyProcess(t, sites)
+	}
+	a, b := instances[0], instances[1]
+
+	const perQueue = 100
+	for q := range names {
+		var bodies [][]byte
+		for i := range perQueue {
+			bodies = append(bodies, eventBody(fmt.Sprintf("evt_%s_%03d", names[q], i)))
+		}
+		if got := sendAll(t, a.urls[q], bodies, 8); got[http.StatusAccepted] != perQueue {
+			t.Fatalf("queue %s: answers by status %v, want %d times 202", names[q], got, perQueue)
+		}
+		// Copies sent to the other instance are duplicates there too.
+		if got := sendAll(t, b.urls[q], bodies[:10], 4); got[http.StatusOK] != 10 {
+			t.Fatalf("queue %s: copies on the other instance answered %v, want 10 times 200", names[q], got)
+		}
+	}
+	for _, id := range []string{"evt_dead_1", "evt_dead_2"} {
+		if got := do(t, signedRequest(t, a.urls[0], testSecret, time.Now(), eventBody(id))); got.Status != http.StatusAccepted {
+			t.Fatalf("%s: %d %s, want 202", id, got.Status, got.Body)
+		}
+	}
+	waitFor(t, 30*time.Second, "every event delivered", func() bool { return len(good.countByEventID()) == 2*perQueue })
+
+	queue := func(p *caddyProcess, args ...string) string {
+		t.Helper()
+		args = append([]string{"groq-webhook", "queue"}, args...)
+		args = append(args, "--address", p.admin)
+		out, err := exec.Command(p.bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("caddy %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// The dead letters, as the other instance sees them.
+	var listed string
+	waitFor(t, 20*time.Second, "two dead letters listed by the other instance", func() bool {
+		listed = queue(b.proc, "dead", "--name", names[0])
+		return strings.Count(listed, "resource.created") == 2
+	})
+	stats := queue(b.proc, "stats", "--name", names[0])
+	if !strings.Contains(stats, names[0]) {
+		t.Errorf("stats on the other instance: %s", stats)
+	}
+	t.Logf("dead letters of %s as instance B lists them:\n%s\nstats:\n%s", names[0], listed, stats)
+	var ids []string
+	for line := range strings.SplitSeq(listed, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && len(f[0]) == 32 {
+			ids = append(ids, f[0])
+		}
+	}
+	if len(ids) != 2 {
+		t.Fatalf("dead letter ids %v from\n%s", ids, listed)
+	}
+	if out := queue(b.proc, "drop", "--name", names[0], "--id", ids[0]); !strings.Contains(out, "dropped") {
+		t.Errorf("drop: %s", out)
+	}
+	bad.setStatus(http.StatusOK)
+	attempts := len(bad.received())
+	if out := queue(b.proc, "replay", "--name", names[0], "--all"); !strings.Contains(out, "replayed 1") {
+		t.Fatalf("replay --all on the other instance: %s", out)
+	}
+	waitFor(t, 20*time.Second, "the replayed dead letter delivered", func() bool { return len(bad.received()) == attempts+1 })
+	time.Sleep(300 * time.Millisecond)
+	if n := len(bad.received()); n != attempts+1 {
+		t.Errorf("after replaying one dead letter the upstream got %d more requests, want 1 (the dropped one stays dropped)", n-attempts)
+	}
+	for id, n := range good.countByEventID() {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", id, n)
+		}
+	}
+	if out := queue(a.proc, "stats", "--name", names[0]); !strings.Contains(out, names[0]) {
+		t.Errorf("stats on the accepting instance: %s", out)
+	}
+}
+
+// TestRedisQueueEndToEnd: two instances on one redis-server.
+func TestRedisQueueEndToEnd(t *testing.T) {
+	r := startRedis(t)
+	testRedisQueueEndToEnd(t, []string{r.addr}, [2]string{"alpha", "beta"})
 }

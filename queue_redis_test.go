@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -19,27 +20,19 @@ import (
 // addrs, as an instance of Caddy would, with the given takeover time.
 func openTestRedisQueue(t testing.TB, addrs []string, name string, takeover time.Duration) *redisQueueStore {
 	t.Helper()
-	q := &RedisQueue{
-		QueueOptions:    QueueOptions{Name: name, AttemptTimeout: caddy.Duration(time.Millisecond)},
-		RedisConnection: RedisConnection{Addresses: addrs, Timeout: caddy.Duration(2 * time.Second)},
-		// Provision refuses takeover times below attempt_timeout +
-		// timeout + 5s; the store itself takes any.
-	}
-	opts, err := q.RedisConnection.provision("queue redis")
+	// The store takes any takeover time; Provision refuses those below
+	// attempt_timeout + timeout + 5s.
+	conn := RedisConnection{Addresses: addrs, Timeout: caddy.Duration(2 * time.Second)}
+	opts, err := conn.provision("queue redis")
 	if err != nil {
 		t.Fatal(err)
 	}
-	q.QueueOptions.provision()
-	q.KeyPrefix = DefaultRedisQueueKeyPrefix
-	q.TakeoverAfter = caddy.Duration(takeover)
-	q.clientOpts = opts
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	s, err := q.Open(ctx)
-	if err != nil {
+	s := newRedisQueueStore(redis.NewUniversalClient(opts), DefaultRedisQueueKeyPrefix, name, 2*time.Second, takeover, 0)
+	if err := s.createGroup(context.Background()); err != nil {
+		s.client.Close()
 		t.Fatalf("opening redis queue %q: %v", name, err)
 	}
-	return s.(*redisQueueStore)
+	return s
 }
 
 // queueNameFor makes a queue name of a test directory: each test gets an
