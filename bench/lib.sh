@@ -171,6 +171,29 @@ wait_drained() {
 	done
 }
 
+# start_redis: a redis-server on a free port, persisting every write before
+# it answers (appendonly yes, appendfsync always); sets $redis_port.
+start_redis() {
+	redis_port=$(free_port)
+	mkdir -p "$work/redis"
+	redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" --save '' \
+		--appendonly yes --appendfsync always >"$work/redis.log" 2>&1 &
+	pids+=("$!")
+	wait_port "$redis_port" "$!" || die "redis-server did not start: $(cat "$work/redis.log")"
+}
+
+# redis_dedupe_directive: groq_webhook de-duplicating in $redis_port's Redis.
+redis_dedupe_directive() {
+	printf '\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t\tdedupe redis {\n\t\t\taddress 127.0.0.1:%s\n\t\t}\n\t}\n' "$redis_port"
+}
+
+# redis_queue_directive NAME: groq_webhook with the queue NAME in
+# $redis_port's Redis, delivering to the upstream.
+redis_queue_directive() {
+	printf '\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t\tqueue redis {\n\t\t\taddress 127.0.0.1:%s\n\t\t\tname %s\n\t\t}\n\t\tdeliver {\n\t\t\treverse_proxy 127.0.0.1:%s\n\t\t}\n\t}\n' \
+		"$redis_port" "$1" "$upstream_port"
+}
+
 webhook_directive=$'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t}\n'
 
 # upstream_counters reset|count|down|up: the upstream's counters as

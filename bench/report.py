@@ -19,7 +19,8 @@ import statistics
 import sys
 
 NAMES = {"a": "a  bare reverse_proxy", "b": "b  groq_webhook + reverse_proxy", "c": "c  express verify + proxy",
-         "q": "q  groq_webhook + queue (deliver)"}
+         "q": "q  groq_webhook + queue (deliver)", "o": "o  groq_webhook dedupe off + proxy",
+         "r": "r  groq_webhook dedupe redis + proxy", "rq": "rq groq_webhook + queue redis"}
 
 
 def parse(path):
@@ -73,12 +74,12 @@ def check(r):
         bad.append(f"{where}: upstream got {r['up_requests']} requests for {r['ok']} 2xx answers ({r['sent']} sent)")
     if r["up_bytes"] > r["up_requests"] * r["size"] or r["up_bytes"] < r["ok"] * r["size"]:
         bad.append(f"{where}: upstream got {r['up_bytes']} body bytes for {r['up_requests']} requests")
-    want_verified = r["up_requests"] if r["variant"] in ("b", "q") else 0
+    want_verified = r["up_requests"] if r["variant"] in ("b", "q", "o", "r", "rq") else 0
     if r["up_verified"] != want_verified:
         bad.append(f"{where}: upstream saw {r['up_verified']} X-Groq-Verified: true, want {want_verified}")
-    if r["wraps"] and r["variant"] in ("b", "q"):
+    if r["wraps"] and r["variant"] in ("b", "q", "o", "r", "rq"):
         bad.append(f"{where}: wrk ran out of signed events ({r['wraps']} wraps: duplicates); raise RATE_CAP_{r['size']}")
-    if r["variant"] == "q":
+    if r["variant"] in ("q", "rq"):
         q = r.get("queue")
         if q is None:
             return bad + [f"{where}: no queue line"]
@@ -115,7 +116,7 @@ def main():
             p50 = statistics.median(r["p50_us"] for r in rs) / 1000
             p99 = statistics.median(r["p99_us"] for r in rs) / 1000
             print(f"{NAMES[v]:34} {size:>7} {len(rs):>4} {med[v, size]:9.0f} {p50:8.2f} {p99:8.2f}")
-            if v == "q" and all("queue" in r for r in rs):
+            if v == "q" and all("queue" in r for r in rs):  # (rq)'s queue lines are checked, not tabulated
                 qmed[size] = {k: statistics.median(r["queue"][k] for r in rs) for k in ("delivery_rate", "backlog", "in_flight", "drain_ms")}
     if qmed:
         print()
@@ -125,7 +126,8 @@ def main():
                   f" {m['drain_ms'] / 1000:8.2f}")
     print()
     for size in sizes:
-        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"))
+        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"),
+                                                                                  ("o", "b"), ("r", "a"), ("r", "b"), ("rq", "q"))
                   if (n, size) in med and (d, size) in med]
         if size in qmed and ("a", size) in med:
             ratios.append(f"q delivered/a {qmed[size]['delivery_rate'] / med['a', size]:.2f}")
@@ -133,7 +135,7 @@ def main():
 
     bad = [p for r in runs for p in check(r)]
     notes = [f"round {r['round']} {r['variant']} {r['size']} B: wrk ran out of signed events ({r['wraps']} wraps)"
-             for r in runs if r["wraps"] and r["variant"] != "b"]
+             for r in runs if r["wraps"] and r["variant"] not in ("b", "o", "r")]
     for f in forged:
         if f["code"] != "401" or f["delta"]:
             bad.append(f"round {f['round']} forged request to {f['variant']} at {f['size']} B: HTTP {f['code']}, upstream +{f['delta']}")
