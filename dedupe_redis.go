@@ -2,6 +2,7 @@ package groqwebhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -62,25 +63,6 @@ func (s *RedisStore) Cleanup() error {
 // The values kept: a claim holds its token, a delivered event this word.
 const redisDelivered = "delivered"
 
-// claimScript sets the key if it is absent (SET NX PX), else reports what
-// holds it and for how long, in one atomic step on one key. A key already
-// holding this token is ours: the client retried a claim whose reply was
-// lost.
-var claimScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-	return {0, 0}
-end
-local held = redis.call('GET', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if held == ARGV[1] then
-	return {0, 0}
-end
-if held == ARGV[3] then
-	return {1, ttl}
-end
-return {2, ttl}
-`)
-
 // releaseScript deletes the key only while it still holds our token.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -89,24 +71,31 @@ end
 return 0
 `)
 
-// Claim implements Store.
+// Claim implements Store. It is one plain command in the common cases:
+// SET NX with GET (Redis 7.0) sets the key if it is absent and otherwise
+// answers what holds it, in one atomic step on one key, without a script.
+// A key already holding this token is ours: the client retried a claim
+// whose reply was lost. Only a claim held by another attempt costs a
+// second round trip, for the time its lease has left.
 func (s *RedisStore) Claim(ctx context.Context, key, token string, lease time.Duration) (Claim, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
 	defer cancel()
-	res, err := claimScript.Run(ctx, s.client, []string{key}, token, lease.Milliseconds(), redisDelivered).Int64Slice()
+	held, err := s.client.SetArgs(ctx, key, token, redis.SetArgs{Mode: "NX", TTL: lease, Get: true}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return Claim{State: Claimed}, nil
+	case err != nil:
+		return Claim{}, err
+	case held == token:
+		return Claim{State: Claimed}, nil
+	case held == redisDelivered:
+		return Claim{State: Delivered}, nil
+	}
+	ttl, err := s.client.PTTL(ctx, key).Result()
 	if err != nil {
 		return Claim{}, err
 	}
-	if len(res) != 2 {
-		return Claim{}, fmt.Errorf("claim script answered %v", res)
-	}
-	switch res[0] {
-	case 0:
-		return Claim{State: Claimed}, nil
-	case 1:
-		return Claim{State: Delivered}, nil
-	}
-	return Claim{State: InProgress, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+	return Claim{State: InProgress, RetryAfter: max(ttl, 0)}, nil
 }
 
 // Commit implements Store.
