@@ -168,7 +168,16 @@ type redisQueueStore struct {
 
 	stream, retries, dead, waiting, kept string
 	closed                               atomic.Bool
+	// lastClaim is when Take last looked for attempts to take over (unix
+	// ns): once per claimInterval is enough, and it spares Redis a scan of
+	// the pending entries on every Take.
+	lastClaim atomic.Int64
 }
+
+// claimInterval is how often Take looks for attempts to take over: an
+// attempt is taken over between takeover_after and takeover_after plus
+// this.
+const claimInterval = time.Second
 
 var errRedisQueueClosed = errors.New("queue redis: store closed")
 
@@ -278,8 +287,9 @@ return 0
 `)
 
 	// takeScript: KEYS stream, retries; ARGV prefix, group, consumer, n,
-	// now (µs), takeover idle (ms). It moves due retries into the stream,
-	// takes over entries idle too long, reads new ones, and answers id,
+	// now (µs), takeover idle (ms), "1" to look for entries to take over.
+	// It moves due retries into the stream, takes over entries idle too
+	// long, reads new ones, and answers id,
 	// metadata, body for each. A stream entry whose event no longer points
 	// at it is stale (the event moved on) and is removed.
 	takeScript = redis.NewScript(`
@@ -295,9 +305,11 @@ for i = 1, #due, 2 do
 	end
 end
 local got = {}
-local claimed = redis.call('XAUTOCLAIM', KEYS[1], G, C, ARGV[6], '0-0', 'COUNT', n)
-for _, e in ipairs(claimed[2]) do
-	if e and e[2] then table.insert(got, e) end
+if ARGV[7] == '1' then
+	local claimed = redis.call('XAUTOCLAIM', KEYS[1], G, C, ARGV[6], '0-0', 'COUNT', n)
+	for _, e in ipairs(claimed[2]) do
+		if e and e[2] then table.insert(got, e) end
+	end
 end
 if #got < n then
 	local r = redis.call('XREADGROUP', 'GROUP', G, C, 'COUNT', n - #got, 'STREAMS', KEYS[1], '>')
@@ -560,9 +572,14 @@ func (s *redisQueueStore) Take(ctx context.Context, now time.Time, n int) ([]*Qu
 		return nil, err
 	}
 	defer cancel()
+	claim := "0"
+	if last := s.lastClaim.Load(); time.Since(time.Unix(0, last)) >= claimInterval &&
+		s.lastClaim.CompareAndSwap(last, time.Now().UnixNano()) {
+		claim = "1"
+	}
 	run := func() ([]any, error) {
 		return takeScript.Run(ctx, s.client, []string{s.stream, s.retries},
-			s.prefix, redisGroup, s.consumer, n, micros(now), s.takeover.Milliseconds()).Slice()
+			s.prefix, redisGroup, s.consumer, n, micros(now), s.takeover.Milliseconds(), claim).Slice()
 	}
 	res, err := run()
 	if isNoGroup(err) {

@@ -10,9 +10,9 @@
 #       through deliver { reverse_proxy }; a fresh Caddy with an admin
 #       endpoint on a free port and a fresh queue directory for each run,
 #   (o) (b) with `dedupe off`, to compare the path that does less work,
-#   (r) (b) with `dedupe redis` on a local redis-server,
-#   (rq) (q) with `queue redis` on that redis-server (appendonly yes,
-#       appendfsync always: a 202 is on Redis's disk, as (q)'s is on Caddy's),
+#   (r) (b) with `dedupe redis` on a local redis-server (no persistence),
+#   (rq) (q) with `queue redis` on another (appendonly yes, appendfsync
+#       always: a 202 is on Redis's disk, as (q)'s is on Caddy's),
 #       a fresh queue name per run; (r) and (rq) need redis-server (REDIS=0
 #       skips them),
 # with signed bodies of each size, every request a distinct event id. Prints
@@ -84,11 +84,15 @@ start_caddy o $'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t\tdedu
 url_o=http://127.0.0.1:$caddy_port$path
 variants="$variants o"
 if [ "${REDIS:-1}" != 0 ] && command -v redis-server >/dev/null 2>&1; then
-	start_redis
-	start_caddy r "$(redis_dedupe_directive)"$'\n'
+	# De-duplication state needs no disk (as (b)'s memory store); the
+	# queue's Redis writes each event to disk before it answers.
+	start_redis dedupe
+	start_caddy r "$(redis_dedupe_directive "$redis_port")"$'\n'
 	url_r=http://127.0.0.1:$caddy_port$path
+	say "redis for (r): $(redis-server --version | cut -d' ' -f3) on 127.0.0.1:$redis_port, no persistence"
+	start_redis queue --appendonly yes --appendfsync always
+	say "redis for (rq): 127.0.0.1:$redis_port, appendonly yes, appendfsync always"
 	variants="$variants r rq"
-	say "redis: $(redis-server --version | cut -d' ' -f3) on 127.0.0.1:$redis_port, appendonly yes, appendfsync always"
 fi
 
 rate_cap() {
