@@ -221,21 +221,16 @@ func (s *redisQueueStore) createGroup(ctx context.Context) error {
 }
 
 // node is the client for the server holding the queue's keys: with a
-// Cluster, the master of their slot, for commands that have no key.
-func (s *redisQueueStore) node(ctx context.Context) (redisNode, error) {
-	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		return cc.MasterForKey(ctx, s.stream)
+// Cluster, the master of their slot, for commands that must reach that
+// server itself (CONFIG, WAIT on the connection that wrote).
+func (s *redisQueueStore) node(ctx context.Context) (*redis.Client, error) {
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		return c.MasterForKey(ctx, s.stream)
+	case *redis.Client:
+		return c, nil
 	}
-	if n, ok := s.client.(redisNode); ok {
-		return n, nil
-	}
-	return nil, fmt.Errorf("redis client %T cannot wait for replicas", s.client)
-}
-
-// redisNode is a client of one server (or of whichever is the master).
-type redisNode interface {
-	ConfigGet(ctx context.Context, parameter string) *redis.MapStringStringCmd
-	Wait(ctx context.Context, numSlaves int, timeout time.Duration) *redis.IntCmd
+	return nil, fmt.Errorf("redis client %T has no single node", s.client)
 }
 
 // checkPersistence logs one warning when a Redis restart would lose
@@ -512,11 +507,9 @@ func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Erro
 // acknowledged by that many replicas too, or the call fails (the event is
 // then stored, and a retry of the sender is a duplicate).
 func (s *redisQueueStore) Accept(ctx context.Context, ev *QueuedEvent, maxWaiting int) error {
-	ctx, cancel, err := s.call(ctx)
-	if err != nil {
-		return err
+	if s.closed.Load() {
+		return errRedisQueueClosed
 	}
-	defer cancel()
 	id := newQueueID(ev.ReceivedAt)
 	stored := *ev
 	stored.ID, stored.DeadAt, stored.Attempts = id, time.Time{}, 0
@@ -524,11 +517,31 @@ func (s *redisQueueStore) Accept(ctx context.Context, ev *QueuedEvent, maxWaitin
 	if err != nil {
 		return fmt.Errorf("queue redis: encoding event: %w", err)
 	}
-	kk := s.keyKey(ev.Key)
 	now := time.Now()
-	res, err := acceptScript.Run(ctx, s.client,
-		[]string{s.stream, s.waiting, s.eventKey(id), kk},
-		id, meta, ev.Body, ev.Key, maxWaiting, strconv.FormatInt(now.UnixNano(), 10), micros(now)).Int()
+	keys := []string{s.stream, s.waiting, s.eventKey(id), s.keyKey(ev.Key)}
+	args := []any{id, meta, ev.Body, ev.Key, maxWaiting, strconv.FormatInt(now.UnixNano(), 10), micros(now)}
+
+	scriptCtx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var res int
+	if s.replicas == 0 {
+		res, err = acceptScript.Run(scriptCtx, s.client, keys, args...).Int()
+	} else {
+		// WAIT counts the writes of the connection it is sent on: the
+		// script and the WAIT share one.
+		node, nerr := s.node(scriptCtx)
+		if nerr != nil {
+			return fmt.Errorf("queue redis: accepting event: %w", nerr)
+		}
+		conn := node.Conn()
+		defer conn.Close()
+		res, err = acceptScript.Run(scriptCtx, conn, keys, args...).Int()
+		if err == nil && res == 0 {
+			if err := s.waitReplicas(ctx, conn); err != nil {
+				return err
+			}
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("queue redis: accepting event: %w", err)
 	}
@@ -539,20 +552,15 @@ func (s *redisQueueStore) Accept(ctx context.Context, ev *QueuedEvent, maxWaitin
 		return ErrQueueFull
 	}
 	ev.ID = id
-	if s.replicas > 0 {
-		return s.waitReplicas(ctx)
-	}
 	return nil
 }
 
-// waitReplicas waits until wait_replicas replicas have every write made so
-// far on this connection's server, within the timeout.
-func (s *redisQueueStore) waitReplicas(ctx context.Context) error {
-	node, err := s.node(ctx)
-	if err != nil {
-		return fmt.Errorf("queue redis: waiting for replicas: %w", err)
-	}
-	n, err := node.Wait(ctx, s.replicas, s.timeout).Result()
+// waitReplicas waits until wait_replicas replicas have the writes made on
+// conn, for at most the timeout.
+func (s *redisQueueStore) waitReplicas(ctx context.Context, conn *redis.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout+time.Second)
+	defer cancel()
+	n, err := conn.Wait(ctx, s.replicas, s.timeout).Result()
 	if err != nil {
 		return fmt.Errorf("queue redis: waiting for replicas: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +225,46 @@ func TestProvisionRedisQueueErrors(t *testing.T) {
 			checkError(t, cfProvision(t, &h), tt.wantErr, []string{testSecret})
 			_ = h.Cleanup()
 		})
+	}
+}
+
+// TestRedisQueueWaitReplicas: with wait_replicas 1, an event is accepted
+// only once a replica has it; without a replica the accept fails within
+// the timeout (the sender gets 503), and the event it stored makes the
+// sender's retry a duplicate, not a second copy.
+func TestRedisQueueWaitReplicas(t *testing.T) {
+	master := startRedis(t)
+	ctx := context.Background()
+	conn := RedisConnection{Addresses: []string{master.addr}, Timeout: caddy.Duration(300 * time.Millisecond)}
+	opts, err := conn.provision("queue redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newRedisQueueStore(redis.NewUniversalClient(opts), DefaultRedisQueueKeyPrefix, "replicated", 300*time.Millisecond, time.Minute, 1)
+	if err := s.createGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	start := time.Now()
+	err = s.Accept(ctx, queueTestEvent("alone"), 100)
+	if err == nil || !strings.Contains(err.Error(), "0 of 1 replicas") {
+		t.Fatalf("Accept without a replica: %v, want 0 of 1 replicas", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Accept without a replica took %s, want about the 300ms timeout", took)
+	}
+	if err := s.Accept(ctx, queueTestEvent("alone"), 100); !errors.Is(err, ErrQueueDuplicate) {
+		t.Errorf("the sender's retry: %v, want ErrQueueDuplicate", err)
+	}
+
+	replica := startRedis(t, "--replicaof", "127.0.0.1", master.port)
+	waitReplicaSynced(t, replica)
+	ev := queueTestEvent("replicated")
+	if err := s.Accept(ctx, ev, 100); err != nil {
+		t.Fatalf("Accept with a replica: %v", err)
+	}
+	if n := replica.client().Exists(ctx, s.eventKey(ev.ID)).Val(); n != 1 {
+		t.Errorf("the replica does not have the accepted event")
 	}
 }
