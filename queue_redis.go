@@ -38,6 +38,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -172,6 +173,15 @@ type redisQueueStore struct {
 	// ns): once per claimInterval is enough, and it spares Redis a scan of
 	// the pending entries on every Take.
 	lastClaim atomic.Int64
+
+	// taken holds the ids this store handed out and that have not been
+	// acknowledged, retried or buried; lost is set when a Take failed
+	// after Redis may have run it: its entries are pending for this
+	// consumer with no attempt, and the next Take hands them out again
+	// instead of leaving them for takeover_after.
+	mu    sync.Mutex
+	taken map[string]bool
+	lost  atomic.Bool
 }
 
 // claimInterval is how often Take looks for attempts to take over: an
@@ -191,6 +201,7 @@ func newRedisQueueStore(client redis.UniversalClient, keyPrefix, name string, ti
 		consumer: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:])),
 		timeout:  timeout, takeover: takeover, replicas: replicas,
 		stream: p + "S", retries: p + "R", dead: p + "D", waiting: p + "W", kept: p + "T",
+		taken: make(map[string]bool),
 	}
 }
 
@@ -282,9 +293,11 @@ return 0
 `)
 
 	// takeScript: KEYS stream, retries; ARGV prefix, group, consumer, n,
-	// now (µs), takeover idle (ms), "1" to look for entries to take over.
-	// It moves due retries into the stream, takes over entries idle too
-	// long, reads new ones, and answers id,
+	// now (µs), takeover idle (ms), "1" to look for entries to take over,
+	// and how many of this consumer's own pending entries to read again (0
+	// for none). It moves due retries into the stream, reads its own
+	// pending entries again, takes over entries idle too long, reads new
+	// ones, and answers id,
 	// metadata, body for each. A stream entry whose event no longer points
 	// at it is stale (the event moved on) and is removed.
 	takeScript = redis.NewScript(`
@@ -299,17 +312,27 @@ for i = 1, #due, 2 do
 		redis.call('HSET', E, 's', redis.call('XADD', KEYS[1], '*', 'id', id, 'at', at))
 	end
 end
-local got = {}
+local got, seen = {}, {}
+local function add(e)
+	if e and e[2] and not seen[e[1]] then
+		seen[e[1]] = true
+		table.insert(got, e)
+	end
+end
+if tonumber(ARGV[8]) > 0 then
+	local own = redis.call('XREADGROUP', 'GROUP', G, C, 'COUNT', ARGV[8], 'STREAMS', KEYS[1], '0')
+	if own then
+		for _, e in ipairs(own[1][2]) do add(e) end
+	end
+end
 if ARGV[7] == '1' then
 	local claimed = redis.call('XAUTOCLAIM', KEYS[1], G, C, ARGV[6], '0-0', 'COUNT', n)
-	for _, e in ipairs(claimed[2]) do
-		if e and e[2] then table.insert(got, e) end
-	end
+	for _, e in ipairs(claimed[2]) do add(e) end
 end
 if #got < n then
 	local r = redis.call('XREADGROUP', 'GROUP', G, C, 'COUNT', n - #got, 'STREAMS', KEYS[1], '>')
 	if r then
-		for _, e in ipairs(r[1][2]) do table.insert(got, e) end
+		for _, e in ipairs(r[1][2]) do add(e) end
 	end
 end
 local out = {}
@@ -585,9 +608,15 @@ func (s *redisQueueStore) Take(ctx context.Context, now time.Time, n int) ([]*Qu
 		s.lastClaim.CompareAndSwap(last, time.Now().UnixNano()) {
 		claim = "1"
 	}
+	ownPending := 0
+	if s.lost.Swap(false) {
+		s.mu.Lock()
+		ownPending = n + len(s.taken)
+		s.mu.Unlock()
+	}
 	run := func() ([]any, error) {
 		return takeScript.Run(ctx, s.client, []string{s.stream, s.retries},
-			s.prefix, redisGroup, s.consumer, n, micros(now), s.takeover.Milliseconds(), claim).Slice()
+			s.prefix, redisGroup, s.consumer, n, micros(now), s.takeover.Milliseconds(), claim, ownPending).Slice()
 	}
 	res, err := run()
 	if isNoGroup(err) {
@@ -596,21 +625,43 @@ func (s *redisQueueStore) Take(ctx context.Context, now time.Time, n int) ([]*Qu
 		}
 	}
 	if err != nil {
+		// Redis may have run the script and lost only the answer.
+		s.lost.Store(true)
 		return nil, fmt.Errorf("queue redis: taking events: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var taken []*QueuedEvent
 	for i := 0; i+2 < len(res); i += 3 {
 		id, _ := res[i].(string)
+		if s.taken[id] {
+			continue // read again while recovering: its attempt runs
+		}
+		if len(taken) == n {
+			s.lost.Store(true) // pending for us with no attempt: the next Take
+			continue
+		}
 		meta, _ := res[i+1].(string)
 		body, _ := res[i+2].(string)
 		ev := new(QueuedEvent)
 		if err := json.Unmarshal([]byte(meta), ev); err != nil {
+			s.lost.Store(true)
 			return nil, fmt.Errorf("queue redis: event %s: decoding metadata: %w", id, err)
 		}
 		ev.ID, ev.Body = id, []byte(body)
 		taken = append(taken, ev)
 	}
+	for _, ev := range taken {
+		s.taken[ev.ID] = true
+	}
 	return taken, nil
+}
+
+// ended forgets an event this store handed out.
+func (s *redisQueueStore) ended(id string) {
+	s.mu.Lock()
+	delete(s.taken, id)
+	s.mu.Unlock()
 }
 
 // NextDue implements QueueStore. Attempts of an instance that died are not
@@ -645,6 +696,7 @@ func (s *redisQueueStore) NextDue(ctx context.Context) (time.Time, bool, error) 
 
 // Ack implements QueueStore. keepKey <= 0 forgets the key at once.
 func (s *redisQueueStore) Ack(ctx context.Context, ev *QueuedEvent, keepKey time.Duration) error {
+	defer s.ended(ev.ID)
 	ctx, cancel, err := s.call(ctx)
 	if err != nil {
 		return err
@@ -686,6 +738,7 @@ func (s *redisQueueStore) Bury(ctx context.Context, ev *QueuedEvent) error {
 // move stores rec's metadata and puts it in the retries or the dead letters
 // (to), scored at.
 func (s *redisQueueStore) move(ctx context.Context, rec *QueuedEvent, doing string, at time.Time, to string) error {
+	defer s.ended(rec.ID)
 	ctx, cancel, err := s.call(ctx)
 	if err != nil {
 		return err

@@ -113,6 +113,7 @@ func repeated(counts map[string]int) []string {
 // every event, those the dead one had accepted or was delivering too, and
 // only attempts in flight at the kill may reach the upstream twice.
 func TestRedisQueueTwoInstancesKill9(t *testing.T) {
+	t.Parallel() // processes of its own: it runs beside the other Redis process tests
 	r := startRedis(t)
 	up := newUpstream(t)
 	up.setDelay(5 * time.Millisecond) // attempts are in flight at the kill
@@ -272,10 +273,4 @@ func testRedisQueueEndToEnd(t *testing.T, addrs []string, names [2]string) {
 	if out := queue(a.proc, "stats", "--name", names[0]); !strings.Contains(out, names[0]) {
 		t.Errorf("stats on the accepting instance: %s", out)
 	}
-}
-
-// TestRedisQueueEndToEnd: two instances on one redis-server.
-func TestRedisQueueEndToEnd(t *testing.T) {
-	r := startRedis(t)
-	testRedisQueueEndToEnd(t, []string{r.addr}, [2]string{"alpha", "beta"})
 }

@@ -70,6 +70,7 @@ func startSentinels(t *testing.T, masterPort string) []string {
 // Deliveries resume on their own, no event answered 202 is lost, and the
 // cost of the failover is reported: 503s, and events delivered twice.
 func TestRedisQueueSentinelFailover(t *testing.T) {
+	t.Parallel() // processes of its own: it runs beside the other Redis process tests
 	master := startRedis(t)
 	replica := startRedis(t, "--replicaof", "127.0.0.1", master.port)
 	waitReplicaSynced(t, replica)
@@ -84,7 +85,7 @@ func TestRedisQueueSentinelFailover(t *testing.T) {
 	url := fmt.Sprintf("http://127.0.0.1:%d/hooks", port)
 	_ = proc
 
-	const events = 1500
+	const events = 800
 	bodies := loadBodies("evt_failover", events)
 	var sent atomic.Int64
 	failedOver := make(chan time.Duration)
@@ -148,6 +149,7 @@ func waitReplicaSynced(t *testing.T, r *testRedis) {
 // stops for 10 s during a load. Senders get 503 with Retry-After meanwhile,
 // nothing answered 202 is lost, and delivery resumes once Redis is back.
 func TestRedisQueueRedisOutage(t *testing.T) {
+	t.Parallel() // processes of its own: it runs beside the other Redis process tests
 	r := startRedis(t, "--appendonly", "yes", "--appendfsync", "always")
 	up := newUpstream(t)
 	port := freePort(t)

@@ -268,3 +268,41 @@ func TestRedisQueueWaitReplicas(t *testing.T) {
 		t.Errorf("the replica does not have the accepted event")
 	}
 }
+
+// TestRedisQueueLostTakeAnswer: a Take that Redis ran but whose answer
+// never arrived (a timeout) left its entries pending for this store with
+// no attempt; the next Take hands them out again, not takeover_after
+// later, and not those whose attempts run.
+func TestRedisQueueLostTakeAnswer(t *testing.T) {
+	r := startRedis(t)
+	ctx := context.Background()
+	s := openTestRedisQueue(t, []string{r.addr}, "lost-answer", time.Hour)
+	defer s.Close()
+	for _, key := range []string{"running", "lost1", "lost2"} {
+		if err := s.Accept(ctx, queueTestEvent(key), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running, err := s.Take(ctx, time.Now(), 1)
+	if err != nil || len(running) != 1 {
+		t.Fatalf("Take: %d events, %v", len(running), err)
+	}
+	// The script runs; its answer is lost.
+	if err := takeScript.Run(ctx, s.client, []string{s.stream, s.retries},
+		s.prefix, redisGroup, s.consumer, 10, micros(time.Now()), time.Hour.Milliseconds(), "0", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.lost.Store(true)
+	again, err := s.Take(ctx, time.Now(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 2 {
+		t.Fatalf("Take after a lost answer: %d events, want the 2 left pending", len(again))
+	}
+	for _, ev := range again {
+		if ev.ID == running[0].ID {
+			t.Errorf("the event whose attempt runs was handed out again")
+		}
+	}
+}

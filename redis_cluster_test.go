@@ -77,6 +77,7 @@ func masterOf(t *testing.T, addrs []string, key string) string {
 // contract and the queue's end-to-end test on a real three-master Redis
 // Cluster, with keys spread over the masters.
 func TestRedisCluster(t *testing.T) {
+	t.Parallel() // processes of its own: it runs beside the other Redis process tests
 	addrs := startRedisCluster(t)
 
 	t.Run("dedupe store contract", func(t *testing.T) {
