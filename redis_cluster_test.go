@@ -84,7 +84,9 @@ func TestRedisCluster(t *testing.T) {
 		masters := map[string]bool{}
 		testStoreContract(t, func(t *testing.T) Store {
 			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-			s := &RedisStore{RedisConnection: RedisConnection{Addresses: addrs}}
+			// A wide timeout: the timed subtests run in parallel, beside
+			// the other Redis process tests, on a loaded machine.
+			s := &RedisStore{RedisConnection: RedisConnection{Addresses: addrs, Timeout: caddy.Duration(5 * time.Second)}}
 			if err := s.Provision(ctx); err != nil {
 				cancel()
 				t.Fatal(err)
