@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,6 +82,7 @@ func TestRedisCluster(t *testing.T) {
 	addrs := startRedisCluster(t)
 
 	t.Run("dedupe store contract", func(t *testing.T) {
+		var mu sync.Mutex // the contract's timed subtests run in parallel
 		masters := map[string]bool{}
 		testStoreContract(t, func(t *testing.T) Store {
 			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -95,9 +97,14 @@ func TestRedisCluster(t *testing.T) {
 				s.Cleanup()
 				cancel()
 			})
-			masters[masterOf(t, addrs, storeKey(t, "k"))] = true
+			master := masterOf(t, addrs, storeKey(t, "k"))
+			mu.Lock()
+			masters[master] = true
+			mu.Unlock()
 			return s
 		})
+		mu.Lock()
+		defer mu.Unlock()
 		if len(masters) < 2 {
 			t.Errorf("the contract's keys all landed on %v: the test does not cross slots", masters)
 		}
