@@ -82,14 +82,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        timeout <duration>             # redis
 //	        pool_size <n>                  # redis
 //	    }
-//	    queue [file] {                     # store-and-forward; needs deliver
+//	    queue [file|redis] {               # store-and-forward; needs deliver
 //	        name <name>
-//	        path <dir>
 //	        retry <duration>...
 //	        attempt_timeout <duration>
 //	        concurrency <n>
 //	        max_events <n>
 //	        keep_dead <duration>
+//	        path <dir>                     # file
+//	        address <host:port>...         # redis: and every connection option of dedupe redis
+//	        key_prefix <prefix>            # redis
+//	        takeover_after <duration>      # redis
+//	        wait_replicas <n>              # redis
 //	    }
 //	    deliver {                          # handler directives run for each attempt
 //	        reverse_proxy <upstreams...>
@@ -297,7 +301,8 @@ func parseHMAC(d *caddyfile.Dispenser, h *Handler) error {
 	return nil
 }
 
-// parseQueue reads a queue subdirective and its block.
+// parseQueue reads a queue subdirective and its block. Options of one
+// store given for another are errors.
 func parseQueue(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	backend := "file"
 	if d.NextArg() {
@@ -306,18 +311,25 @@ func parseQueue(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	if backend != "file" {
-		return nil, d.Errf("queue takes file (the default), got %q", backend)
+	var file *FileQueue
+	var redisQueue *RedisQueue
+	var q *QueueOptions
+	switch backend {
+	case "file":
+		file = new(FileQueue)
+		q = &file.QueueOptions
+	case "redis":
+		redisQueue = new(RedisQueue)
+		q = &redisQueue.QueueOptions
+	default:
+		return nil, d.Errf("queue takes file (the default) or redis, got %q", backend)
 	}
-	q := new(FileQueue)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
-		switch d.Val() {
-		case "name":
+		switch option := d.Val(); {
+		case option == "name":
 			err = oneArg(d, &q.Name)
-		case "path":
-			err = oneArg(d, &q.Path)
-		case "retry":
+		case option == "retry":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
 				return nil, d.Err("retry takes one or more durations: the waits before attempts 2, 3, ...")
@@ -333,22 +345,38 @@ func parseQueue(d *caddyfile.Dispenser) (json.RawMessage, error) {
 				}
 				q.Retry = append(q.Retry, caddy.Duration(dur))
 			}
-		case "attempt_timeout":
+		case option == "attempt_timeout":
 			err = parseDuration(d, &q.AttemptTimeout)
-		case "concurrency":
+		case option == "concurrency":
 			err = parseInt(d, &q.Concurrency, 1)
-		case "max_events":
+		case option == "max_events":
 			err = parseInt(d, &q.MaxEvents, 1)
-		case "keep_dead":
+		case option == "keep_dead":
 			err = parseDuration(d, &q.KeepDead)
+		case option == "path" && file != nil:
+			err = oneArg(d, &file.Path)
+		case option == "key_prefix" && redisQueue != nil:
+			err = oneArg(d, &redisQueue.KeyPrefix)
+		case option == "takeover_after" && redisQueue != nil:
+			err = parseDuration(d, &redisQueue.TakeoverAfter)
+		case option == "wait_replicas" && redisQueue != nil:
+			err = parseInt(d, &redisQueue.WaitReplicas, 0)
+		case redisQueue != nil:
+			err = parseRedisOption(d, &redisQueue.RedisConnection, "queue redis")
 		default:
-			err = d.Errf("unrecognized option %q for queue %s", d.Val(), backend)
+			err = d.Errf("unrecognized option %q for queue %s", option, backend)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	return caddyconfig.JSONModuleObject(q, "backend", backend, nil), nil
+	if redisQueue != nil {
+		if len(redisQueue.Addresses) == 0 {
+			return nil, d.Err("queue redis needs an address")
+		}
+		return caddyconfig.JSONModuleObject(redisQueue, "backend", backend, nil), nil
+	}
+	return caddyconfig.JSONModuleObject(file, "backend", backend, nil), nil
 }
 
 // Interface guard
@@ -395,7 +423,7 @@ func parseDedupe(d *caddyfile.Dispenser) (*Dedupe, error) {
 		case option == "max_entries" && memory != nil:
 			err = parseInt(d, &memory.MaxEntries, 1)
 		case redisStore != nil:
-			err = parseRedisOption(d, redisStore)
+			err = parseRedisOption(d, &redisStore.RedisConnection, "dedupe redis")
 		default:
 			err = d.Errf("unrecognized option %q for dedupe %s", option, backend)
 		}
@@ -416,7 +444,9 @@ func parseDedupe(d *caddyfile.Dispenser) (*Dedupe, error) {
 	return dedupe, nil
 }
 
-func parseRedisOption(d *caddyfile.Dispenser, s *RedisStore) error {
+// parseRedisOption reads one connection option of a Redis store; what
+// names the store in errors.
+func parseRedisOption(d *caddyfile.Dispenser, s *RedisConnection, what string) error {
 	switch d.Val() {
 	case "address":
 		args := d.RemainingArgs()
@@ -451,7 +481,7 @@ func parseRedisOption(d *caddyfile.Dispenser, s *RedisStore) error {
 	case "pool_size":
 		return parseInt(d, &s.PoolSize, 1)
 	}
-	return d.Errf("unrecognized option %q for dedupe redis", d.Val())
+	return d.Errf("unrecognized option %q for %s", d.Val(), what)
 }
 
 // oneArg reads exactly one argument into dst.

@@ -2,7 +2,6 @@ package groqwebhook
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -24,43 +23,12 @@ func (redisLogger) Printf(_ context.Context, format string, v ...any) {
 	caddy.Log().Named("http.handlers.groq_webhook.redis").Warn(fmt.Sprintf(format, v...))
 }
 
-// Defaults of the redis store.
-const (
-	DefaultRedisTimeout  = time.Second
-	DefaultRedisPoolSize = 64
-)
-
 // RedisStore keeps de-duplication state in Redis, shared by every Caddy
 // instance that points at it. One address is a single server; several are a
 // Redis Cluster; with master_name they are Sentinels. Every operation
 // touches one key, and every key expires.
 type RedisStore struct {
-	// Redis addresses, host:port. Required.
-	Addresses []string `json:"addresses,omitempty"`
-
-	// The ACL user name, if any.
-	Username string `json:"username,omitempty"`
-
-	// The password, if any. May be an `{env.*}` or `{file.*}` placeholder,
-	// resolved once at provision time.
-	Password string `json:"password,omitempty"`
-
-	// The database number. Redis Cluster has only database 0.
-	DB int `json:"db,omitempty"`
-
-	// Connect with TLS.
-	TLS bool `json:"tls,omitempty"`
-
-	// The Sentinel master's name: set it to use Sentinel.
-	MasterName string `json:"master_name,omitempty"`
-
-	// The limit on each dial, read and write, and on each store call as a
-	// whole. Default: 1s.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-
-	// Connections kept per server: enough for the deliveries in flight.
-	// Default: 64.
-	PoolSize int `json:"pool_size,omitempty"`
+	RedisConnection
 
 	client redis.UniversalClient
 }
@@ -76,48 +44,9 @@ func (RedisStore) CaddyModule() caddy.ModuleInfo {
 // Provision builds the client. It does not connect: a Redis that is down
 // when Caddy starts gets 503s, not a failed start.
 func (s *RedisStore) Provision(caddy.Context) error {
-	if len(s.Addresses) == 0 {
-		return errors.New("dedupe redis needs at least one address")
-	}
-	if s.Timeout == 0 {
-		s.Timeout = caddy.Duration(DefaultRedisTimeout)
-	}
-	if s.PoolSize == 0 {
-		s.PoolSize = DefaultRedisPoolSize
-	}
-	switch {
-	case s.Timeout < 0:
-		return fmt.Errorf("dedupe redis timeout must be positive, got %s", time.Duration(s.Timeout))
-	case s.PoolSize < 0:
-		return fmt.Errorf("dedupe redis pool_size must be positive, got %d", s.PoolSize)
-	case s.DB < 0:
-		return fmt.Errorf("dedupe redis db must not be negative, got %d", s.DB)
-	case s.DB != 0 && len(s.Addresses) > 1 && s.MasterName == "":
-		return fmt.Errorf("dedupe redis db %d cannot be used with several addresses (Redis Cluster has only db 0)", s.DB)
-	}
-	password := s.Password
-	if password != "" {
-		var err error
-		password, err = caddy.NewReplacer().ReplaceOrErr(s.Password, true, true)
-		if err != nil || password == "" {
-			return fmt.Errorf("dedupe redis password is empty after placeholder replacement: check %s",
-				placeholdersIn(s.Password))
-		}
-	}
-	opts := &redis.UniversalOptions{
-		Addrs:        s.Addresses,
-		Username:     s.Username,
-		Password:     password,
-		DB:           s.DB,
-		MasterName:   s.MasterName,
-		DialTimeout:  time.Duration(s.Timeout),
-		ReadTimeout:  time.Duration(s.Timeout),
-		WriteTimeout: time.Duration(s.Timeout),
-		PoolSize:     s.PoolSize,
-		MaxRetries:   1,
-	}
-	if s.TLS {
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	opts, err := s.provision("dedupe redis")
+	if err != nil {
+		return err
 	}
 	s.client = redis.NewUniversalClient(opts)
 	return nil
@@ -134,25 +63,6 @@ func (s *RedisStore) Cleanup() error {
 // The values kept: a claim holds its token, a delivered event this word.
 const redisDelivered = "delivered"
 
-// claimScript sets the key if it is absent (SET NX PX), else reports what
-// holds it and for how long, in one atomic step on one key. A key already
-// holding this token is ours: the client retried a claim whose reply was
-// lost.
-var claimScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-	return {0, 0}
-end
-local held = redis.call('GET', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if held == ARGV[1] then
-	return {0, 0}
-end
-if held == ARGV[3] then
-	return {1, ttl}
-end
-return {2, ttl}
-`)
-
 // releaseScript deletes the key only while it still holds our token.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -161,24 +71,31 @@ end
 return 0
 `)
 
-// Claim implements Store.
+// Claim implements Store. It is one plain command in the common cases:
+// SET NX with GET (Redis 7.0) sets the key if it is absent and otherwise
+// answers what holds it, in one atomic step on one key, without a script.
+// A key already holding this token is ours: the client retried a claim
+// whose reply was lost. Only a claim held by another attempt costs a
+// second round trip, for the time its lease has left.
 func (s *RedisStore) Claim(ctx context.Context, key, token string, lease time.Duration) (Claim, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
 	defer cancel()
-	res, err := claimScript.Run(ctx, s.client, []string{key}, token, lease.Milliseconds(), redisDelivered).Int64Slice()
+	held, err := s.client.SetArgs(ctx, key, token, redis.SetArgs{Mode: "NX", TTL: lease, Get: true}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return Claim{State: Claimed}, nil
+	case err != nil:
+		return Claim{}, err
+	case held == token:
+		return Claim{State: Claimed}, nil
+	case held == redisDelivered:
+		return Claim{State: Delivered}, nil
+	}
+	ttl, err := s.client.PTTL(ctx, key).Result()
 	if err != nil {
 		return Claim{}, err
 	}
-	if len(res) != 2 {
-		return Claim{}, fmt.Errorf("claim script answered %v", res)
-	}
-	switch res[0] {
-	case 0:
-		return Claim{State: Claimed}, nil
-	case 1:
-		return Claim{State: Delivered}, nil
-	}
-	return Claim{State: InProgress, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+	return Claim{State: InProgress, RetryAfter: max(ttl, 0)}, nil
 }
 
 // Commit implements Store.

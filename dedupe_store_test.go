@@ -41,7 +41,7 @@ func newTestMemoryStore(t *testing.T, maxEntries int) *MemoryStore {
 func newTestRedisStore(t *testing.T, addr string, timeout time.Duration) *RedisStore {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	s := &RedisStore{Addresses: []string{addr}, Timeout: caddy.Duration(timeout)}
+	s := &RedisStore{RedisConnection: RedisConnection{Addresses: []string{addr}, Timeout: caddy.Duration(timeout)}}
 	if err := s.Provision(ctx); err != nil {
 		cancel()
 		t.Fatalf("provisioning redis store: %v", err)
@@ -520,14 +520,14 @@ func TestStoresLeaveNoGoroutines(t *testing.T) {
 		}
 		use(m, fmt.Sprintf("memory%d", i))
 
-		rs := &RedisStore{Addresses: []string{r.addr}}
+		rs := &RedisStore{RedisConnection: RedisConnection{Addresses: []string{r.addr}}}
 		if err := rs.Provision(ctx); err != nil {
 			t.Fatal(err)
 		}
 		use(rs, fmt.Sprintf("redis%d", i))
 
 		// A server that is down: the failed dials must stop too.
-		down := &RedisStore{Addresses: []string{deadAddr}, Timeout: caddy.Duration(200 * time.Millisecond)}
+		down := &RedisStore{RedisConnection: RedisConnection{Addresses: []string{deadAddr}, Timeout: caddy.Duration(200 * time.Millisecond)}}
 		if err := down.Provision(ctx); err != nil {
 			t.Fatal(err)
 		}

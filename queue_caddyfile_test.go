@@ -60,7 +60,7 @@ func TestUnmarshalQueueErrors(t *testing.T) {
 	}{
 		{"queue without deliver", "queue", []string{"queue needs a deliver block"}},
 		{"deliver without queue", "deliver {\n reverse_proxy 127.0.0.1:1\n}", []string{"deliver needs queue"}},
-		{"unknown store", "queue sqlite\n deliver {\n}", []string{`queue takes file (the default), got "sqlite"`}},
+		{"unknown store", "queue sqlite\n deliver {\n}", []string{`queue takes file (the default) or redis, got "sqlite"`}},
 		{"queue twice", "queue\n queue\n deliver {\n}", []string{"queue is set twice"}},
 		{"deliver twice", "queue\n deliver {\n}\n deliver {\n}", []string{"deliver is set twice"}},
 		{"retry without waits", "queue {\n retry\n}\n deliver {\n}", []string{"retry takes one or more durations"}},

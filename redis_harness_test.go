@@ -19,33 +19,44 @@ type testRedis struct {
 	port string
 	dir  string
 	cmd  *exec.Cmd
+	// extra are more redis-server arguments (replication, cluster,
+	// persistence); later ones override the defaults.
+	extra []string
 }
 
 // startRedis starts a redis-server for the test. Where none is installed
 // the test is skipped, except under CI, where that is a failure.
-func startRedis(t *testing.T) *testRedis {
+func startRedis(t *testing.T, extra ...string) *testRedis {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts redis-server")
 	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is not installed; .ci/run installs it")
-		}
-		t.Skip("redis-server is not installed")
-	}
+	requireTool(t, "redis-server")
 	port := strconv.Itoa(freePort(t))
-	r := &testRedis{t: t, addr: "127.0.0.1:" + port, port: port, dir: t.TempDir()}
+	r := &testRedis{t: t, addr: "127.0.0.1:" + port, port: port, dir: t.TempDir(), extra: extra}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
 }
 
+// requireTool skips the test when the program is not installed, except
+// under CI, where that is a failure.
+func requireTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed; .ci/run installs it (Debian package redis-server)", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+}
+
 func (r *testRedis) start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server",
+	args := append([]string{
 		"--bind", "127.0.0.1", "--port", r.port, "--dir", r.dir,
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes")
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes"}, r.extra...)
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("starting redis-server: %v", err)
 	}

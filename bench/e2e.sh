@@ -12,6 +12,12 @@
 #       202 once the event is on disk) delivering to the same upstream
 #       through deliver { reverse_proxy }; a fresh Caddy with an admin
 #       endpoint on a free port and a fresh queue directory for each run,
+#   (o) (b) with `dedupe off`, to compare the path that does less work,
+#   (r) (b) with `dedupe redis` on a local redis-server (no persistence),
+#   (rq) (q) with `queue redis` on another (appendonly yes, appendfsync
+#       always: a 202 is on Redis's disk, as (q)'s is on Caddy's),
+#       a fresh queue name per run; (r) and (rq) need redis-server (REDIS=0
+#       skips them),
 # with signed bodies of each size, every request a distinct event id. Prints
 # the median req/s, p50 and p99 of each and the ratios b/a, b/c, q/a, and
 # s/b and w/b (the issue's target for those two: at least 0.97 at 1 KiB); for
@@ -81,6 +87,22 @@ else
 	say "EXPRESS_REFERENCE=$express_ref not found: skipping variant c (no b/c ratio)"
 fi
 
+# (o), and (r) and (rq) on a redis-server of their own.
+start_caddy o $'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t\tdedupe off\n\t}\n'
+url_o=http://127.0.0.1:$caddy_port$path
+variants="$variants o"
+if [ "${REDIS:-1}" != 0 ] && command -v redis-server >/dev/null 2>&1; then
+	# De-duplication state needs no disk (as (b)'s memory store); the
+	# queue's Redis writes each event to disk before it answers.
+	start_redis dedupe
+	start_caddy r "$(redis_dedupe_directive "$redis_port")"$'\n'
+	url_r=http://127.0.0.1:$caddy_port$path
+	say "redis for (r): $(redis-server --version | cut -d' ' -f3) on 127.0.0.1:$redis_port, no persistence"
+	start_redis queue --appendonly yes --appendfsync always
+	say "redis for (rq): 127.0.0.1:$redis_port, appendonly yes, appendfsync always"
+	variants="$variants r rq"
+fi
+
 rate_cap() {
 	local var=RATE_CAP_$1
 	if [ -n "${!var:-}" ]; then echo "${!var}"
@@ -101,6 +123,17 @@ start_q() {
 	url_q=http://127.0.0.1:$caddy_port$path
 }
 
+# start_rq ROUND SIZE: as start_q, for (rq): a fresh queue name in Redis.
+start_rq() {
+	q_admin=$(free_port)
+	q_dir=$work/rqueue.$1.$2
+	start_caddy "rq.$1.$2" "$(redis_queue_directive "rq-$1-$2-$RANDOM")"$'\n' "$q_admin" ""
+	q_pid=$caddy_pid
+	url_rq=http://127.0.0.1:$caddy_port$path
+}
+
+is_queue() { [ "$1" = q ] || [ "$1" = rq ]; }
+
 # measure ROUND VARIANT SIZE DURATION: one wrk run, appended to $results.
 measure() {
 	local round=$1 variant=$2 size=$3 duration=$4 url events fields counters
@@ -110,11 +143,12 @@ measure() {
 	events=$work/events
 	sign_events "$size" $(($(seconds "$duration") * $(rate_cap "$size"))) "$events"
 	[ "$variant" = q ] && start_q "$round" "$size"
+	[ "$variant" = rq ] && start_rq "$round" "$size"
 	url=url_$variant
 	url=${!url}
 	upstream_counters reset >/dev/null
 	fields=$(run_wrk "$url" "$events" "$CONNECTIONS" "$duration" "$work/wrk.$round.$variant.$size.log")
-	if [ "$variant" = q ]; then
+	if is_queue "$variant"; then
 		# What the upstream got while wrk ran, and the backlog it left; then
 		# the queue must drain, every 202 delivered.
 		local during backlog drained
@@ -125,7 +159,7 @@ measure() {
 	sleep 0.5 # requests wrk abandoned at the deadline may still reach the upstream
 	counters=$(upstream_counters count)
 	printf 'run\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$size" "$fields" "$counters" >>"$results"
-	if [ "$variant" = q ]; then
+	if is_queue "$variant"; then
 		local d=($drained) b=($backlog)
 		printf 'queue\t%s\t%s\t%s\taccepted=%s delivered_run=%s backlog=%s in_flight=%s drain_ms=%s queued_after=%s in_flight_after=%s dead=%s\n' \
 			"$round" "$variant" "$size" "$(queue_accepted "$q_admin")" "${during%% *}" "${b[0]}" "${b[1]}" \
@@ -135,12 +169,12 @@ measure() {
 	if [ "$variant" != a ] && [ "$variant" != c ]; then
 		local code after
 		code=$(forged_status "$url" "$BENCH_PROVIDER")
-		[ "$variant" = q ] && sleep 0.2 # a forged event wrongly queued would be delivered by now
+		is_queue "$variant" && sleep 0.2 # a forged event wrongly queued would be delivered by now
 		after=$(upstream_counters count)
 		printf 'forged\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$size" "$code" \
 			"$((${after%% *} - ${counters%% *}))" >>"$results"
 	fi
-	if [ "$variant" = q ]; then
+	if is_queue "$variant"; then
 		stop_caddy "$q_pid"
 		rm -rf "$q_dir"
 	fi

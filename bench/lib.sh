@@ -171,6 +171,31 @@ wait_drained() {
 	done
 }
 
+# start_redis NAME [REDIS-SERVER ARGS]: a redis-server on a free port, with
+# no persistence unless the arguments ask for it; sets $redis_port.
+start_redis() {
+	local name=$1
+	shift
+	redis_port=$(free_port)
+	mkdir -p "$work/redis.$name"
+	redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis.$name" --save '' \
+		--appendonly no "$@" >"$work/redis.$name.log" 2>&1 &
+	pids+=("$!")
+	wait_port "$redis_port" "$!" || die "redis-server did not start: $(cat "$work/redis.$name.log")"
+}
+
+# redis_dedupe_directive PORT: groq_webhook de-duplicating in PORT's Redis.
+redis_dedupe_directive() {
+	printf '\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t\tdedupe redis {\n\t\t\taddress 127.0.0.1:%s\n\t\t}\n\t}\n' "$1"
+}
+
+# redis_queue_directive NAME: groq_webhook with the queue NAME in
+# $redis_port's Redis, delivering to the upstream.
+redis_queue_directive() {
+	printf '\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t\tqueue redis {\n\t\t\taddress 127.0.0.1:%s\n\t\t\tname %s\n\t\t}\n\t\tdeliver {\n\t\t\treverse_proxy 127.0.0.1:%s\n\t\t}\n\t}\n' \
+		"$redis_port" "$1" "$upstream_port"
+}
+
 webhook_directive=$'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t}\n'
 
 # provider_directive PROVIDER: groq_webhook verifying as PROVIDER with the same secret.

@@ -20,12 +20,13 @@ import sys
 
 NAMES = {"a": "a  bare reverse_proxy", "b": "b  groq_webhook + reverse_proxy", "c": "c  express verify + proxy",
          "s": "s  b with provider stripe", "w": "w  b with provider standard",
-         "q": "q  groq_webhook + queue (deliver)"}
+         "q": "q  groq_webhook + queue (deliver)", "o": "o  groq_webhook dedupe off + proxy",
+         "r": "r  groq_webhook dedupe redis + proxy", "rq": "rq groq_webhook + queue redis"}
 
 
 # The variants that verify: every request they forward is marked verified,
 # and a forged request to them is checked.
-VERIFYING = ("b", "s", "w", "q")
+VERIFYING = ("b", "s", "w", "q", "o", "r", "rq")
 
 
 def parse(path):
@@ -84,7 +85,7 @@ def check(r):
         bad.append(f"{where}: upstream saw {r['up_verified']} X-Groq-Verified or X-Webhook-Verified: true, want {want_verified}")
     if r["wraps"] and r["variant"] in VERIFYING:
         bad.append(f"{where}: wrk ran out of signed events ({r['wraps']} wraps: duplicates); raise RATE_CAP_{r['size']}")
-    if r["variant"] == "q":
+    if r["variant"] in ("q", "rq"):
         q = r.get("queue")
         if q is None:
             return bad + [f"{where}: no queue line"]
@@ -121,7 +122,7 @@ def main():
             p50 = statistics.median(r["p50_us"] for r in rs) / 1000
             p99 = statistics.median(r["p99_us"] for r in rs) / 1000
             print(f"{NAMES[v]:34} {size:>7} {len(rs):>4} {med[v, size]:9.0f} {p50:8.2f} {p99:8.2f}")
-            if v == "q" and all("queue" in r for r in rs):
+            if v == "q" and all("queue" in r for r in rs):  # (rq)'s queue lines are checked, not tabulated
                 qmed[size] = {k: statistics.median(r["queue"][k] for r in rs) for k in ("delivery_rate", "backlog", "in_flight", "drain_ms")}
     if qmed:
         print()
@@ -131,7 +132,8 @@ def main():
                   f" {m['drain_ms'] / 1000:8.2f}")
     print()
     for size in sizes:
-        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"), ("s", "b"), ("w", "b"))
+        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"), ("s", "b"), ("w", "b"),
+                                                                                  ("o", "b"), ("r", "a"), ("r", "b"), ("rq", "q"))
                   if (n, size) in med and (d, size) in med]
         if size in qmed and ("a", size) in med:
             ratios.append(f"q delivered/a {qmed[size]['delivery_rate'] / med['a', size]:.2f}")
