@@ -29,7 +29,9 @@
 # CONCURRENCIES="16 64" (16 is the queue's default) DURATION=10s THREADS=2
 # CONNECTIONS=64 RATE_CAP=25000 (events signed per second of DURATION for b)
 # RETRY_WAIT=1s RETRIES=600 FILL_TIMEOUT=600s (bound on wrk's fill)
-# DRAIN_TIMEOUT=600 (seconds) WRK_TIMEOUT=10s; CADDY_BIN, CADDY_BUILD,
+# DRAIN_TIMEOUT=600 (seconds) WRK_TIMEOUT=10s; PROFILE=<seconds> saves a CPU
+# profile of Caddy taken from the start of each drain (drain.<round>.<conc>.pprof
+# in the work directory: use with KEEP_WORK=1); CADDY_BIN, CADDY_BUILD,
 # KEEP_WORK as in e2e.sh.
 set -euo pipefail
 
@@ -140,6 +142,9 @@ run_q() {
 	# Back up: time until the upstream has every accepted event.
 	t0=$(now_ms)
 	counters=$(upstream_counters up)
+	if [ -n "${PROFILE:-}" ]; then
+		curl -fsS -o "$work/drain.$round.$conc.pprof" "http://127.0.0.1:$admin/debug/pprof/profile?seconds=$PROFILE" &
+	fi
 	got=0 t1=-1
 	while [ $(($(now_ms) - t0)) -lt $((DRAIN_TIMEOUT * 1000)) ]; do
 		got=$(upstream_requests)
