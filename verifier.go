@@ -60,40 +60,13 @@ func Sign(secret []byte, timestamp string, body []byte) string {
 
 // ParseTimestamp reads a timestamp header value: 1 to 12 ASCII digits, and
 // nothing else (no sign, space, fraction or exponent).
-func ParseTimestamp(value string) (int64, error) {
-	if value == "" {
-		return 0, ErrMissingTimestamp
-	}
-	if len(value) > maxTimestampDigits {
-		return 0, ErrMalformedTimestamp
-	}
-	var ts int64
-	for i := 0; i < len(value); i++ {
-		c := value[i]
-		if c < '0' || c > '9' {
-			return 0, ErrMalformedTimestamp
-		}
-		ts = ts*10 + int64(c-'0')
-	}
-	return ts, nil
-}
+func ParseTimestamp(value string) (int64, error) { return provider.ParseTimestamp(value) }
 
 // CheckSkew reports whether a timestamp is within tolerance of now, on either
 // side. It returns the skew in seconds (positive when the timestamp is in the
 // past). A skew of exactly the tolerance passes.
 func CheckSkew(ts int64, now time.Time, tolerance time.Duration) (int64, error) {
-	if ts < 0 {
-		return 0, ErrMalformedTimestamp
-	}
-	skew := now.Unix() - ts
-	limit := int64(tolerance / time.Second)
-	switch {
-	case skew > limit:
-		return skew, ErrStaleTimestamp
-	case -skew > limit:
-		return skew, ErrFutureTimestamp
-	}
-	return skew, nil
+	return provider.CheckSkew(ts, now, tolerance)
 }
 
 // ParseSignatures reads a signature header value: 1 to 8 candidates separated
