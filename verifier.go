@@ -36,9 +36,8 @@ var (
 // Limits of the wire format. They bound the work an untrusted request can
 // cause before any secret is involved.
 const (
-	maxTimestampDigits = 12
-	maxCandidates      = 8
-	signatureSize      = sha256.Size
+	maxCandidates = 8
+	signatureSize = sha256.Size
 )
 
 // signaturePrefixes are the optional labels a sender may put before each hex
