@@ -34,7 +34,8 @@
 #
 # Environment (defaults): ROUNDS=3 DURATION=15s THREADS=2 CONNECTIONS=64
 # SIZES="1024 65536" WARMUP=2s (one unmeasured run per variant and size; 0 for
-# none) PAUSE=1 (seconds between runs) WRK_TIMEOUT=10s; RATE_CAP_<size>
+# none) VARIANTS (a subset of the variants, in the order to run them; default
+# all) PAUSE=1 (seconds between runs) WRK_TIMEOUT=10s; RATE_CAP_<size>
 # (events signed per second of DURATION: 25000 up to 4 KiB, 8000 up to
 # 64 KiB, else 1500; at most MAX_EVENTS=1000000); CADDY_BIN=/path reuses a
 # binary, CADDY_BUILD=go builds ./cmd/caddy instead of xcaddy;
@@ -101,6 +102,14 @@ if [ "${REDIS:-1}" != 0 ] && command -v redis-server >/dev/null 2>&1; then
 	start_redis queue --appendonly yes --appendfsync always
 	say "redis for (rq): 127.0.0.1:$redis_port, appendonly yes, appendfsync always"
 	variants="$variants r rq"
+fi
+
+# VARIANTS="b o" runs a subset of the variants above, in the order given.
+if [ -n "${VARIANTS:-}" ]; then
+	for v in $VARIANTS; do
+		[[ " $variants " == *" $v "* ]] || die "VARIANTS: $v is not one of: $variants"
+	done
+	variants=$VARIANTS
 fi
 
 rate_cap() {
