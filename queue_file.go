@@ -396,13 +396,15 @@ func (s *fileStore) deleteEvent(b *pebble.Batch, rec *fileRecord) error {
 func (s *fileStore) moved(old, rec *fileRecord) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rec != nil {
-		delete(s.inFlight, rec.ID)
-		if rec.DeadAt.IsZero() {
-			s.due.add(rec.IndexAt, rec.ID)
+	if old != nil {
+		if _, ok := s.inFlight[old.ID]; ok {
+			delete(s.inFlight, old.ID)
+		} else if old.DeadAt.IsZero() {
+			s.due.remove(old.IndexAt, old.ID) // changed without being taken
 		}
-	} else if old != nil {
-		delete(s.inFlight, old.ID)
+	}
+	if rec != nil && rec.DeadAt.IsZero() {
+		s.due.add(rec.IndexAt, rec.ID)
 	}
 	for _, r := range []struct {
 		rec  *fileRecord
@@ -547,8 +549,8 @@ func (s *fileStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEv
 }
 
 // loadDue loads the event id, with its body, if it is still due at at. It
-// returns nil, nil if not: an event changed while it was not in flight
-// (Retry or Bury called without Take) leaves its old entry in the index.
+// returns nil, nil if not, which only an index that disagrees with the
+// database could cause: the entry is then dropped.
 func (s *fileStore) loadDue(id string, at int64) (*QueuedEvent, error) {
 	rec, err := s.record(id)
 	if rec == nil || err != nil || !rec.DeadAt.IsZero() || rec.IndexAt != at {

@@ -53,6 +53,22 @@ func (x *dueIndex) add(at int64, id string) {
 	}
 }
 
+// remove removes the entry of id due at at, if there is one. It looks
+// through the whole index: only an event changed without being taken (not
+// something the engine does) needs it.
+func (x *dueIndex) remove(at int64, id string) {
+	e, ok := newDueEntry(at, id)
+	if !ok {
+		return
+	}
+	for i := range *x {
+		if (*x)[i] == e {
+			heap.Remove(x, i)
+			return
+		}
+	}
+}
+
 // first returns the entry due soonest.
 func (x dueIndex) first() (dueEntry, bool) {
 	if len(x) == 0 {

@@ -956,3 +956,38 @@ func BenchmarkFileQueueDrain(b *testing.B) {
 		b.Fatalf("after the drain: %+v, %v; want an empty queue", st, err)
 	}
 }
+
+// TestFileQueueChangedWithoutTake: an event retried or buried without
+// being taken first leaves no second entry in the due index, so it is
+// taken once, when it is due, and a buried one not at all.
+func TestFileQueueChangedWithoutTake(t *testing.T) {
+	ctx := context.Background()
+	s := openTestFileStore(t, t.TempDir())
+	defer s.Close()
+	retried, buried := queueTestEvent("retried"), queueTestEvent("buried")
+	for _, ev := range []*QueuedEvent{retried, buried} {
+		if err := s.Accept(ctx, ev, 0); err != nil {
+			t.Fatalf("Accept: %v", err)
+		}
+	}
+	later := time.Now().Add(time.Hour)
+	if err := s.Retry(ctx, retried, later); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	if err := s.Bury(ctx, buried); err != nil {
+		t.Fatalf("Bury: %v", err)
+	}
+	if due, ok, err := s.NextDue(ctx); err != nil || !ok || !due.Equal(time.Unix(0, later.UnixNano())) {
+		t.Fatalf("NextDue: %v, %v, %v; want %v", due, ok, err, later)
+	}
+	if evs, err := s.Take(ctx, time.Now(), 10); err != nil || len(evs) != 0 {
+		t.Fatalf("Take now: %d events, %v; want none", len(evs), err)
+	}
+	evs, err := s.Take(ctx, later, 10)
+	if err != nil || len(evs) != 1 || evs[0].ID != retried.ID {
+		t.Fatalf("Take when due: %d events, %v; want the retried one", len(evs), err)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.Queued != 0 || st.InFlight != 1 || st.Dead != 1 {
+		t.Fatalf("Stats: %+v, %v; want 0 queued, 1 in flight, 1 dead", st, err)
+	}
+}
