@@ -425,13 +425,16 @@ func TestProvidersEndToEnd(t *testing.T) {
 	now := time.Now()
 	cases := providerCases(t, now)
 	valid, forged := signProviderRequests(t, cases, now)
-	vars := map[string]string{"port": strconv.Itoa(freePort(t))}
+	vars := map[string]string{}
 	upstreams := map[string]*upstream{}
 	for _, c := range cases {
 		upstreams[c.name] = newUpstream(t)
 		vars["upstream_"+c.name] = upstreams[c.name].addr()
 		vars["secret_"+c.name] = c.secret
 	}
+	// The port is picked last: a port freed before the upstreams listen
+	// could be given to one of them.
+	vars["port"] = strconv.Itoa(freePort(t))
 	startCaddy(t, providersSite(cases), vars)
 	site := "http://127.0.0.1:" + vars["port"]
 
