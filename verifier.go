@@ -99,7 +99,7 @@ func appendSignatures(dst []Signature, value string) ([]Signature, error) {
 			}
 		}
 		var sig Signature
-		if !decodeHex(sig[:], field) {
+		if !provider.DecodeHex(sig[:], field) {
 			return nil, ErrMalformedSignature
 		}
 		dst = append(dst, sig)
@@ -116,35 +116,6 @@ func nextSignatureField(value string) (field, rest string) {
 		return value[:i], value[i+1:]
 	}
 	return value, ""
-}
-
-// decodeHex fills dst from s, which must be exactly twice as long, in hex
-// digits of either case.
-func decodeHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		hi, ok1 := hexValue(s[2*i])
-		lo, ok2 := hexValue(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-func hexValue(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // Verifier checks signatures against one or more secrets. Any configured

@@ -511,15 +511,15 @@ func decodeSignature(dst []byte, encoded string, enc Encoding) (int, bool) {
 		}
 		return copy(dst, out[:n]), true
 	}
-	return len(dst), decodeHex(dst, encoded)
+	return len(dst), DecodeHex(dst, encoded)
 }
 
 // base64Max is the encoded length of the largest signature.
 const base64Max = (maxSignatureSize + 2) / 3 * 4
 
-// decodeHex fills dst from s, which must be exactly twice as long, in hex
-// digits of either case.
-func decodeHex(dst []byte, s string) bool {
+// DecodeHex fills dst from s, which must be exactly twice as long, in hex
+// digits of either case. It allocates nothing.
+func DecodeHex(dst []byte, s string) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
