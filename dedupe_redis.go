@@ -31,6 +31,9 @@ type RedisStore struct {
 	RedisConnection
 
 	client redis.UniversalClient
+	// pipe sends the claims and commits of concurrent requests to Redis
+	// together, many commands in one write and one read.
+	pipe *redis.AutoPipeliner
 }
 
 // CaddyModule returns the Caddy module information.
@@ -49,7 +52,26 @@ func (s *RedisStore) Provision(caddy.Context) error {
 		return err
 	}
 	s.client = redis.NewUniversalClient(opts)
+	s.pipe, err = s.client.AutoPipelineWithOptions(dedupePipeOptions())
+	if err != nil {
+		_ = s.client.Close()
+		return fmt.Errorf("dedupe redis: %v", err)
+	}
 	return nil
+}
+
+// maxQueuedClaims bounds the commands waiting in the pipeliner for Redis:
+// beyond it a claim fails at once, and the sender gets 503, instead of
+// memory growing while Redis is slow.
+const maxQueuedClaims = 16384
+
+// dedupePipeOptions are go-redis's defaults for a pipeliner shared by
+// blocking callers (one batch in flight, the next filling while it runs),
+// with a bound on the commands queued.
+func dedupePipeOptions() *redis.AutoPipelineOptions {
+	opts := redis.DefaultBlockingAutoPipelineOptions()
+	opts.MaxQueuedCommands = maxQueuedClaims
+	return opts
 }
 
 // Cleanup closes the client's connections.
@@ -74,13 +96,15 @@ return 0
 // Claim implements Store. It is one plain command in the common cases:
 // SET NX with GET (Redis 7.0) sets the key if it is absent and otherwise
 // answers what holds it, in one atomic step on one key, without a script.
+// It goes through the pipeliner, with the claims and commits of the other
+// requests in flight, so that Redis reads and answers them together.
 // A key already holding this token is ours: the client retried a claim
 // whose reply was lost. Only a claim held by another attempt costs a
 // second round trip, for the time its lease has left.
 func (s *RedisStore) Claim(ctx context.Context, key, token string, lease time.Duration) (Claim, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
 	defer cancel()
-	held, err := s.client.SetArgs(ctx, key, token, redis.SetArgs{Mode: "NX", TTL: lease, Get: true}).Result()
+	held, err := s.pipe.SetArgs(ctx, key, token, redis.SetArgs{Mode: "NX", TTL: lease, Get: true}).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return Claim{State: Claimed}, nil
@@ -102,7 +126,7 @@ func (s *RedisStore) Claim(ctx context.Context, key, token string, lease time.Du
 func (s *RedisStore) Commit(ctx context.Context, key string, ttl time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
 	defer cancel()
-	return s.client.Set(ctx, key, redisDelivered, ttl).Err()
+	return s.pipe.Set(ctx, key, redisDelivered, ttl).Err()
 }
 
 // Release implements Store.

@@ -58,13 +58,13 @@ path=/webhooks/groq
 
 bench_setup
 start_caddy a ""
-url_a=http://127.0.0.1:$caddy_port$path
+url_a=http://127.0.0.1:$caddy_port$path server_a=$caddy_pid
 start_caddy b "$webhook_directive"
-url_b=http://127.0.0.1:$caddy_port$path
+url_b=http://127.0.0.1:$caddy_port$path server_b=$caddy_pid
 start_caddy s "$(provider_directive stripe)"$'\n'
-url_s=http://127.0.0.1:$caddy_port$path
+url_s=http://127.0.0.1:$caddy_port$path server_s=$caddy_pid
 start_caddy w "$(provider_directive standard)"$'\n'
-url_w=http://127.0.0.1:$caddy_port$path
+url_w=http://127.0.0.1:$caddy_port$path server_w=$caddy_pid
 variants="a b s w q"
 
 if [ -d "$express_ref" ]; then
@@ -81,7 +81,7 @@ if [ -d "$express_ref" ]; then
 		PROXY_UPSTREAM=http://127.0.0.1:$upstream_port exec node server.js) >"$work/express.log" 2>&1 &
 	pids+=("$!")
 	wait_port "$express_port" "$!" || die "express did not start: $(cat "$work/express.log")"
-	url_c=http://127.0.0.1:$express_port$path
+	url_c=http://127.0.0.1:$express_port$path server_c=$!
 	variants="a b s w c q"
 	say "express reference: node $(node --version), $(cd "$work/express" && node -p 'require("express/package.json").version') (express)"
 else
@@ -90,16 +90,17 @@ fi
 
 # (o), and (r) and (rq) on a redis-server of their own.
 start_caddy o $'\tgroq_webhook {\n\t\tsecret {env.GROQ_WEBHOOK_SECRET}\n\t\tdedupe off\n\t}\n'
-url_o=http://127.0.0.1:$caddy_port$path
+url_o=http://127.0.0.1:$caddy_port$path server_o=$caddy_pid
 variants="$variants o"
 if [ "${REDIS:-1}" != 0 ] && command -v redis-server >/dev/null 2>&1; then
 	# De-duplication state needs no disk (as (b)'s memory store); the
 	# queue's Redis writes each event to disk before it answers.
 	start_redis dedupe
 	start_caddy r "$(redis_dedupe_directive "$redis_port")"$'\n'
-	url_r=http://127.0.0.1:$caddy_port$path
+	url_r=http://127.0.0.1:$caddy_port$path server_r=$caddy_pid redis_r=$redis_pid
 	say "redis for (r): $(redis-server --version | cut -d' ' -f3) on 127.0.0.1:$redis_port, no persistence"
 	start_redis queue --appendonly yes --appendfsync always
+	redis_rq=$redis_pid
 	say "redis for (rq): 127.0.0.1:$redis_port, appendonly yes, appendfsync always"
 	variants="$variants r rq"
 fi
@@ -128,7 +129,7 @@ start_q() {
 	q_admin=$(free_port)
 	q_dir=$work/queue.$1.$2
 	start_caddy "q.$1.$2" "$(queue_directive "$q_dir")"$'\n' "$q_admin" ""
-	q_pid=$caddy_pid
+	q_pid=$caddy_pid server_q=$caddy_pid
 	url_q=http://127.0.0.1:$caddy_port$path
 }
 
@@ -137,7 +138,7 @@ start_rq() {
 	q_admin=$(free_port)
 	q_dir=$work/rqueue.$1.$2
 	start_caddy "rq.$1.$2" "$(redis_queue_directive "rq-$1-$2-$RANDOM")"$'\n' "$q_admin" ""
-	q_pid=$caddy_pid
+	q_pid=$caddy_pid server_rq=$caddy_pid
 	url_rq=http://127.0.0.1:$caddy_port$path
 }
 
@@ -145,7 +146,7 @@ is_queue() { [ "$1" = q ] || [ "$1" = rq ]; }
 
 # measure ROUND VARIANT SIZE DURATION: one wrk run, appended to $results.
 measure() {
-	local round=$1 variant=$2 size=$3 duration=$4 url events fields counters
+	local round=$1 variant=$2 size=$3 duration=$4 url events fields counters server redis cpu0 cpu1
 	local BENCH_PROVIDER=groq
 	case $variant in s) BENCH_PROVIDER=stripe ;; w) BENCH_PROVIDER=standard ;; esac
 	export BENCH_PROVIDER # sign_events and run_wrk sign and send as this provider
@@ -155,8 +156,12 @@ measure() {
 	[ "$variant" = rq ] && start_rq "$round" "$size"
 	url=url_$variant
 	url=${!url}
+	server=server_$variant redis=redis_$variant
+	server=${!server} redis=${!redis:-$upstream_pid} # no Redis: the upstream twice, subtracted below
 	upstream_counters reset >/dev/null
+	cpu0=($(cpu_ticks "$server" "$upstream_pid" "$redis"))
 	fields=$(run_wrk "$url" "$events" "$CONNECTIONS" "$duration" "$work/wrk.$round.$variant.$size.log")
+	cpu1=($(cpu_ticks "$server" "$upstream_pid" "$redis"))
 	if is_queue "$variant"; then
 		# What the upstream got while wrk ran, and the backlog it left; then
 		# the queue must drain, every 202 delivered.
@@ -168,6 +173,11 @@ measure() {
 	sleep 0.5 # requests wrk abandoned at the deadline may still reach the upstream
 	counters=$(upstream_counters count)
 	printf 'run\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$size" "$fields" "$counters" >>"$results"
+	local tick redis_ticks=0
+	[ "$redis" != "$upstream_pid" ] && redis_ticks=$((cpu1[2] - cpu0[2]))
+	tick=$(getconf CLK_TCK)
+	printf 'cpu\t%s\t%s\t%s\tserver=%s upstream=%s redis=%s busy=%s idle=%s tick=%s\n' "$round" "$variant" "$size" \
+		$((cpu1[0] - cpu0[0])) $((cpu1[1] - cpu0[1])) "$redis_ticks" $((cpu1[3] - cpu0[3])) $((cpu1[4] - cpu0[4])) "$tick" >>"$results"
 	if is_queue "$variant"; then
 		local d=($drained) b=($backlog)
 		printf 'queue\t%s\t%s\t%s\taccepted=%s delivered_run=%s backlog=%s in_flight=%s drain_ms=%s queued_after=%s in_flight_after=%s dead=%s\n' \

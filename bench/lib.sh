@@ -180,8 +180,23 @@ start_redis() {
 	mkdir -p "$work/redis.$name"
 	redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis.$name" --save '' \
 		--appendonly no "$@" >"$work/redis.$name.log" 2>&1 &
-	pids+=("$!")
-	wait_port "$redis_port" "$!" || die "redis-server did not start: $(cat "$work/redis.$name.log")"
+	redis_pid=$!
+	pids+=("$redis_pid")
+	wait_port "$redis_port" "$redis_pid" || die "redis-server did not start: $(cat "$work/redis.$name.log")"
+}
+
+# cpu_ticks PID...: the CPU time (user + system, in clock ticks) each PID has
+# used so far, then the whole machine's busy and idle ticks, space-separated.
+cpu_ticks() {
+	local pid stat rest
+	for pid in "$@"; do
+		stat=$(<"/proc/$pid/stat")
+		rest=${stat##*) } # the fields after the command name, from the state on
+		read -r -a f <<<"$rest"
+		printf '%s ' $((f[11] + f[12]))
+	done
+	read -r -a f </proc/stat
+	printf '%s %s\n' $((f[1] + f[2] + f[3] + f[6] + f[7] + f[8])) $((f[4] + f[5]))
 }
 
 # redis_dedupe_directive PORT: groq_webhook de-duplicating in PORT's Redis.

@@ -9,7 +9,11 @@ in_flight_after=.. dead=.." (accepted: Caddy's 202 count; delivered_run: what
 the upstream had when wrk ended; backlog, in_flight: the queue then; drain_ms:
 how long it then took to reach queued=0 and in_flight=0, -1 if it did not
 within the bound; the _after fields and dead: the queue when polling
-stopped). Round 0 is the warm-up: checked, not in the medians.
+stopped), or, after each run, "cpu ROUND VARIANT SIZE server=.. upstream=..
+redis=.. busy=.. idle=.. tick=.." (clock ticks, tick per second, used while
+wrk ran: by the server under test, the upstream, its redis-server, and the
+whole machine busy and idle). Round 0 is the warm-up: checked, not in the
+medians.
 
   report.py --last FILE   one line for the last run (progress), no checks
   report.py FILE          the table of medians and ratios, then the checks;
@@ -30,7 +34,7 @@ VERIFYING = ("b", "s", "w", "q", "o", "r", "rq")
 
 
 def parse(path):
-    runs, forged, queues = [], [], {}
+    runs, forged, queues, cpus = [], [], {}, {}
     for line in open(path):
         f = line.rstrip("\n").split("\t")
         if f[0] == "run":
@@ -46,11 +50,19 @@ def parse(path):
         elif f[0] == "queue":
             q = {k: int(v) for k, v in (kv.split("=") for kv in f[4].split())}
             queues[int(f[1]), f[2], int(f[3])] = q
+        elif f[0] == "cpu":
+            cpus[int(f[1]), f[2], int(f[3])] = {k: int(v) for k, v in (kv.split("=") for kv in f[4].split())}
     for r in runs:
         q = queues.get((r["round"], r["variant"], r["size"]))
         if q:
             r["queue"] = q
             q["delivery_rate"] = q["delivered_run"] / (r["duration_us"] / 1e6)
+        c = cpus.get((r["round"], r["variant"], r["size"]))
+        if c and r["requests"]:
+            us = 1e6 / c["tick"] / r["requests"]  # one tick, in µs per answered request
+            rest = c["busy"] - c["server"] - c["upstream"] - c["redis"]
+            r["cpu"] = {"server": c["server"] * us, "upstream": c["upstream"] * us, "redis": c["redis"] * us,
+                        "rest": rest * us, "idle": 100 * c["idle"] / max(1, c["busy"] + c["idle"])}
     return runs, forged
 
 
@@ -130,6 +142,16 @@ def main():
         for size, m in sorted(qmed.items()):
             print(f"{'   upstream during run, end of run':34} {size:>7} {m['delivery_rate']:11.0f} {m['backlog']:8.0f} {m['in_flight']:9.0f}"
                   f" {m['drain_ms'] / 1000:8.2f}")
+    cpu_rows = [(size, v, [r["cpu"] for r in runs if r["variant"] == v and r["size"] == size and r["round"] > 0 and "cpu" in r])
+                for size in sizes for v in variants]
+    if any(rows for _, _, rows in cpu_rows):
+        print()
+        print(f"{'CPU µs per answer (medians)':34} {'size':>7} {'server':>7} {'upstream':>8} {'redis':>6} {'rest':>6} {'idle %':>6}")
+        for size, v, rows in cpu_rows:
+            if rows:
+                m = {k: statistics.median(c[k] for c in rows) for k in ("server", "upstream", "redis", "rest", "idle")}
+                print(f"{NAMES[v]:34} {size:>7} {m['server']:7.1f} {m['upstream']:8.1f} {m['redis']:6.1f} {m['rest']:6.1f} {m['idle']:6.1f}")
+        print("   (server: Caddy or node; rest: wrk and everything else on the machine)")
     print()
     for size in sizes:
         ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"), ("s", "b"), ("w", "b"),
