@@ -52,7 +52,7 @@ func (s *RedisStore) Provision(caddy.Context) error {
 		return err
 	}
 	s.client = redis.NewUniversalClient(opts)
-	s.pipe, err = s.client.AutoPipelineWithOptions(dedupePipeOptions())
+	s.pipe, err = newPipeliner(s.client)
 	if err != nil {
 		_ = s.client.Close()
 		return fmt.Errorf("dedupe redis: %v", err)
@@ -60,18 +60,25 @@ func (s *RedisStore) Provision(caddy.Context) error {
 	return nil
 }
 
-// maxQueuedClaims bounds the commands waiting in the pipeliner for Redis:
-// beyond it a claim fails at once, and the sender gets 503, instead of
+// maxQueuedCommands bounds the commands waiting in a pipeliner for Redis:
+// beyond it a command fails at once, and the sender gets 503, instead of
 // memory growing while Redis is slow.
-const maxQueuedClaims = 16384
+const maxQueuedCommands = 16384
 
-// dedupePipeOptions are go-redis's defaults for a pipeliner shared by
-// blocking callers (one batch in flight, the next filling while it runs),
-// with a bound on the commands queued.
-func dedupePipeOptions() *redis.AutoPipelineOptions {
+// newPipeliner returns client's pipeliner for the claims and commits of
+// concurrent requests: it sends those waiting together, many in one write
+// and one read, so that Redis reads and answers them together. These are
+// go-redis's defaults for blocking callers (one batch in flight, the next
+// filling while it runs), with a bound on the commands queued.
+//
+// The queue's accepts do not use one: with appendfsync always, Redis syncs
+// once per batch, and one batch in flight at a time made accepts wait on
+// each other's syncs (measured: 0.80 and 0.84 of the file queue, against
+// 0.93 without).
+func newPipeliner(client redis.UniversalClient) (*redis.AutoPipeliner, error) {
 	opts := redis.DefaultBlockingAutoPipelineOptions()
-	opts.MaxQueuedCommands = maxQueuedClaims
-	return opts
+	opts.MaxQueuedCommands = maxQueuedCommands
+	return client.AutoPipelineWithOptions(opts)
 }
 
 // Cleanup closes the client's connections.

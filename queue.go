@@ -308,6 +308,10 @@ func (e *queueEngine) attempt(h *Handler, opts QueueOptions, ev *QueuedEvent) {
 	switch {
 	case result.delivered:
 		if err := e.store.Ack(ctx, ev, time.Duration(h.Dedupe.TTL)); err != nil {
+			if e.endedElsewhere(ev, err) {
+				deliveriesTotal.WithLabelValues(e.name, "delivered").Inc()
+				return
+			}
 			e.logger.Error("recording a delivery failed; the event will be delivered again",
 				zap.String("queue", e.name), zap.String("event_id", ev.Vars["event_id"]), zap.Error(err))
 			return
@@ -324,6 +328,9 @@ func (e *queueEngine) attempt(h *Handler, opts QueueOptions, ev *QueuedEvent) {
 			zap.String("queue", e.name), zap.String("event_id", ev.Vars["event_id"]), zap.Int("attempt", ev.Attempts),
 			zap.Int("status", result.status), zap.String("error", result.errText), zap.Time("next_attempt", next))
 		if err := e.store.Retry(ctx, ev, next); err != nil {
+			if e.endedElsewhere(ev, err) {
+				return
+			}
 			e.logger.Error("scheduling a retry failed; the event is retried after a restart",
 				zap.String("queue", e.name), zap.String("event_id", ev.Vars["event_id"]), zap.Error(err))
 			return
@@ -336,10 +343,26 @@ func (e *queueEngine) attempt(h *Handler, opts QueueOptions, ev *QueuedEvent) {
 		zap.String("queue", e.name), zap.String("event_id", ev.Vars["event_id"]), zap.Int("attempts", ev.Attempts),
 		zap.Int("status", result.status), zap.String("error", result.errText), zap.Bool("refused", result.permanent))
 	if err := e.store.Bury(ctx, ev); err != nil {
+		if e.endedElsewhere(ev, err) {
+			return
+		}
 		e.logger.Error("burying a dead event failed", zap.String("queue", e.name), zap.String("event_id", ev.Vars["event_id"]), zap.Error(err))
 		return
 	}
 	deliveriesTotal.WithLabelValues(e.name, "dead").Inc()
+}
+
+// endedElsewhere reports an outcome that could not be recorded because the
+// event is gone from the store: with a shared store, this attempt outlived
+// takeover_after, another instance took the event over, and its attempt
+// ended first. That is logged as what it is, not as a failure to record.
+func (e *queueEngine) endedElsewhere(ev *QueuedEvent, err error) bool {
+	if !errors.Is(err, ErrQueueEventNotFound) {
+		return false
+	}
+	e.logger.Warn("the event was taken over and ended by another attempt while this one ran; its outcome is not recorded again",
+		zap.String("queue", e.name), zap.String("event_id", ev.Vars["event_id"]), zap.Int("attempt", ev.Attempts))
+	return true
 }
 
 // nextWait returns the wait before the next attempt after attempt n

@@ -2,6 +2,7 @@ package groqwebhook
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -53,6 +54,14 @@ func testQueueTakeover(t *testing.T, open func(t *testing.T, name string, takeov
 		}
 		if err := survivor.Ack(ctx, got[0], time.Hour); err != nil {
 			t.Fatalf("Ack by the survivor: %v", err)
+		}
+		// The first attempt ending late finds the event gone: the engine
+		// tells that apart from a failure to record the outcome.
+		if err := dying.Ack(ctx, taken[0], time.Hour); !errors.Is(err, ErrQueueEventNotFound) {
+			t.Errorf("late Ack by the first instance: %v, want ErrQueueEventNotFound", err)
+		}
+		if err := dying.Retry(ctx, taken[0], time.Now()); !errors.Is(err, ErrQueueEventNotFound) {
+			t.Errorf("late Retry by the first instance: %v, want ErrQueueEventNotFound", err)
 		}
 		if err := dying.Accept(ctx, queueTestEvent("takeover"), 100); err == nil {
 			t.Errorf("Accept of a delivered key on the other instance: no duplicate")
