@@ -255,7 +255,7 @@ func (e *queueEngine) dispatch() (wait time.Duration, took, drained bool) {
 	if free <= 0 {
 		return idle, false, false // an ending attempt wakes the scheduler
 	}
-	events, err := e.store.Take(e.ctx, time.Now(), free)
+	events, next, err := e.store.Take(e.ctx, time.Now(), free)
 	if err != nil {
 		if e.ctx.Err() == nil && !errors.Is(err, errQueueUnavailable) {
 			e.logger.Error("taking queued events failed", zap.String("queue", e.name), zap.Error(err))
@@ -273,17 +273,13 @@ func (e *queueEngine) dispatch() (wait time.Duration, took, drained bool) {
 	if len(events) == free {
 		return 0, took, false // maybe more are due
 	}
-	due, ok, err := e.store.NextDue(e.ctx)
-	switch {
-	case err != nil:
-		return idle, took, false
-	case !ok:
+	if next.IsZero() {
 		e.mu.Lock()
 		drained = e.inFlight == 0
 		e.mu.Unlock()
 		return idle, took, drained
 	}
-	return min(max(time.Until(due), 0), idle), took, false
+	return min(max(time.Until(next), 0), idle), took, false
 }
 
 // attempt delivers ev once through h's deliver routes and records the
@@ -438,20 +434,12 @@ func (l *lazyStore) Accept(ctx context.Context, ev *QueuedEvent, maxWaiting int)
 	return s.Accept(ctx, ev, maxWaiting)
 }
 
-func (l *lazyStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, error) {
+func (l *lazyStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, time.Time, error) {
 	s, err := l.get()
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	return s.Take(ctx, now, n)
-}
-
-func (l *lazyStore) NextDue(ctx context.Context) (time.Time, bool, error) {
-	s, err := l.get()
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	return s.NextDue(ctx)
 }
 
 func (l *lazyStore) Ack(ctx context.Context, ev *QueuedEvent, keepKey time.Duration) error {

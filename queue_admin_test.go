@@ -43,12 +43,8 @@ func (s *fakeQueueStore) Accept(context.Context, *QueuedEvent, int) error {
 	return errors.New("fake store: accept not supported")
 }
 
-func (s *fakeQueueStore) Take(context.Context, time.Time, int) ([]*QueuedEvent, error) {
-	return nil, nil
-}
-
-func (s *fakeQueueStore) NextDue(context.Context) (time.Time, bool, error) {
-	return time.Time{}, false, nil
+func (s *fakeQueueStore) Take(context.Context, time.Time, int) ([]*QueuedEvent, time.Time, error) {
+	return nil, time.Time{}, nil
 }
 
 func (s *fakeQueueStore) Ack(context.Context, *QueuedEvent, time.Duration) error { return nil }

@@ -507,15 +507,13 @@ func (s *fileStore) insert(ev *QueuedEvent, now time.Time) error {
 
 // Take implements QueueStore. It reads the due index, not the database's
 // d/ keys, and loads each event it takes.
-func (s *fileStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, error) {
+func (s *fileStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, time.Time, error) {
 	if err := s.enter(); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer s.closing.RUnlock()
-	if n <= 0 {
-		return nil, ctx.Err()
-	}
 	var entries []dueEntry
+	var next time.Time
 	s.mu.Lock()
 	for len(entries) < n {
 		e, ok := s.due.popDue(now.UnixNano())
@@ -524,6 +522,9 @@ func (s *fileStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEv
 		}
 		s.inFlight[e.ID()] = e.at
 		entries = append(entries, e)
+	}
+	if e, ok := s.due.first(); ok {
+		next = time.Unix(0, e.at)
 	}
 	s.mu.Unlock()
 	var taken []*QueuedEvent
@@ -537,7 +538,7 @@ func (s *fileStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEv
 			for _, ev := range taken {
 				s.putBack(ev.ID)
 			}
-			return nil, fmt.Errorf("queue file: taking events: %w", err)
+			return nil, time.Time{}, fmt.Errorf("queue file: taking events: %w", err)
 		}
 		if ev == nil {
 			s.forgetInFlight(id) // an entry a later change replaced
@@ -545,7 +546,7 @@ func (s *fileStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEv
 		}
 		taken = append(taken, ev)
 	}
-	return taken, nil
+	return taken, next, nil
 }
 
 // loadDue loads the event id, with its body, if it is still due at at. It
@@ -635,21 +636,6 @@ func (s *fileStore) count(prefix string) (int, error) {
 		return true, nil
 	})
 	return n, err
-}
-
-// NextDue implements QueueStore.
-func (s *fileStore) NextDue(ctx context.Context) (time.Time, bool, error) {
-	if err := s.enter(); err != nil {
-		return time.Time{}, false, err
-	}
-	defer s.closing.RUnlock()
-	s.mu.Lock()
-	e, ok := s.due.first()
-	s.mu.Unlock()
-	if !ok {
-		return time.Time{}, false, nil
-	}
-	return time.Unix(0, e.at), true, nil
 }
 
 // Ack implements QueueStore. keepKey <= 0 forgets the key at once. An

@@ -7,8 +7,8 @@ import (
 )
 
 // dueIndex is the file store's in-memory copy of its d/ keys that are not
-// in flight, ordered as the keys are: by due time, then id. Take and
-// NextDue read it instead of iterating the database, whose d/ range, after
+// in flight, ordered as the keys are: by due time, then id. Take reads it
+// instead of iterating the database, whose d/ range, after
 // many deliveries, is mostly tombstones until a compaction drops them.
 // It holds 24 bytes per waiting event and no pointers, so the garbage
 // collector never scans it; its size is bounded by max_events.

@@ -74,6 +74,13 @@ func queueTestEvent(key string) *QueuedEvent {
 	}
 }
 
+// nextDue asks s when its next waiting event is due, taking none: ok is
+// false when none waits.
+func nextDue(ctx context.Context, s QueueStore) (due time.Time, ok bool, err error) {
+	_, next, err := s.Take(ctx, time.Now(), 0)
+	return next, !next.IsZero(), err
+}
+
 // testQueueStore is the contract every QueueStore must keep. open opens the
 // store kept in dir (a store without a directory can use it as a name);
 // opening it again after Close must find what was stored.
@@ -113,7 +120,7 @@ func testQueueStore(t *testing.T, open func(t *testing.T, dir string) QueueStore
 	}
 	take := func(t *testing.T, s QueueStore, now time.Time, n int) []*QueuedEvent {
 		t.Helper()
-		evs, err := s.Take(ctx, now, n)
+		evs, _, err := s.Take(ctx, now, n)
 		if err != nil {
 			t.Fatalf("Take(%d): %v", n, err)
 		}
@@ -367,7 +374,7 @@ func testQueueStore(t *testing.T, open func(t *testing.T, dir string) QueueStore
 			t.Fatalf("Retry: %v", err)
 		}
 		wantCounts(t, s, 1, 0, 0)
-		due, ok, err := s.NextDue(ctx)
+		due, ok, err := nextDue(ctx, s)
 		if err != nil || !ok || !due.Equal(at) {
 			t.Fatalf("NextDue: %v, %v, %v; want %v, true", due, ok, err, at)
 		}
@@ -405,7 +412,7 @@ func testQueueStore(t *testing.T, open func(t *testing.T, dir string) QueueStore
 		if evs := take(t, s, time.Now().Add(time.Hour), 10); len(evs) != 0 {
 			t.Errorf("Take: got dead letter %v", ids(evs))
 		}
-		if _, ok, err := s.NextDue(ctx); ok || err != nil {
+		if _, ok, err := nextDue(ctx, s); ok || err != nil {
 			t.Errorf("NextDue: %v, %v; want none", ok, err)
 		}
 	})
@@ -495,25 +502,39 @@ func testQueueStore(t *testing.T, open func(t *testing.T, dir string) QueueStore
 
 	t.Run("next due", func(t *testing.T) {
 		s, _ := fresh(t)
-		if _, ok, err := s.NextDue(ctx); ok || err != nil {
+		if _, ok, err := nextDue(ctx, s); ok || err != nil {
 			t.Fatalf("NextDue when empty: %v, %v; want none", ok, err)
 		}
 		before := time.Now()
 		accept(t, s, queueTestEvent("n"))
-		due, ok, err := s.NextDue(ctx)
+		due, ok, err := nextDue(ctx, s)
 		if err != nil || !ok || due.Before(before) || due.After(time.Now()) {
 			t.Fatalf("NextDue: %v, %v, %v; want between %v and now", due, ok, err, before)
 		}
 		ev := takeOne(t, s)
-		if _, ok, err := s.NextDue(ctx); ok || err != nil {
+		if _, ok, err := nextDue(ctx, s); ok || err != nil {
 			t.Fatalf("NextDue with the event in flight: %v, %v; want none", ok, err)
 		}
 		at := time.Now().Add(time.Minute).Truncate(time.Microsecond)
 		if err := s.Retry(ctx, ev, at); err != nil {
 			t.Fatalf("Retry: %v", err)
 		}
-		if due, ok, err := s.NextDue(ctx); err != nil || !ok || !due.Equal(at) {
+		if due, ok, err := nextDue(ctx, s); err != nil || !ok || !due.Equal(at) {
 			t.Fatalf("NextDue after retry: %v, %v, %v; want %v", due, ok, err, at)
+		}
+		// A Take that empties what is due reports the retry as next, and
+		// one that leaves due events reports those.
+		accept(t, s, queueTestEvent("n2"))
+		evs, next, err := s.Take(ctx, time.Now(), 10)
+		if err != nil || len(evs) != 1 || !next.Equal(at) {
+			t.Fatalf("Take: %d events, next %v, %v; want 1 and the retry's %v", len(evs), next, err, at)
+		}
+		accept(t, s, queueTestEvent("n3"))
+		accept(t, s, queueTestEvent("n4"))
+		before = time.Now()
+		evs, next, err = s.Take(ctx, time.Now(), 1)
+		if err != nil || len(evs) != 1 || next.IsZero() || next.After(before) {
+			t.Fatalf("Take(1) of 2: %d events, next %v, %v; want 1 and the other, due already", len(evs), next, err)
 		}
 	})
 
@@ -623,7 +644,7 @@ func testQueueStore(t *testing.T, open func(t *testing.T, dir string) QueueStore
 		if err := s.Accept(ctx, queueTestEvent(""), wide); err == nil {
 			t.Errorf("Accept after Close: no error")
 		}
-		if _, err := s.Take(ctx, time.Now(), 1); err == nil {
+		if _, _, err := s.Take(ctx, time.Now(), 1); err == nil {
 			t.Errorf("Take after Close: no error")
 		}
 		if _, err := s.Stats(ctx); err == nil {
@@ -721,7 +742,7 @@ func TestFileQueueDiskSpaceReturned(t *testing.T) {
 
 	var taken []*QueuedEvent
 	for len(taken) < n {
-		evs, err := s.Take(ctx, time.Now(), 500)
+		evs, _, err := s.Take(ctx, time.Now(), 500)
 		if err != nil || len(evs) == 0 {
 			t.Fatalf("Take: %d events, %v, after %d", len(evs), err, len(taken))
 		}
@@ -935,7 +956,7 @@ func BenchmarkFileQueueDrain(b *testing.B) {
 	for range workers {
 		wg.Go(func() {
 			for {
-				evs, err := s.Take(ctx, time.Now(), 1)
+				evs, _, err := s.Take(ctx, time.Now(), 1)
 				if err != nil {
 					b.Error(err)
 					return
@@ -977,13 +998,13 @@ func TestFileQueueChangedWithoutTake(t *testing.T) {
 	if err := s.Bury(ctx, buried); err != nil {
 		t.Fatalf("Bury: %v", err)
 	}
-	if due, ok, err := s.NextDue(ctx); err != nil || !ok || !due.Equal(time.Unix(0, later.UnixNano())) {
+	if due, ok, err := nextDue(ctx, s); err != nil || !ok || !due.Equal(time.Unix(0, later.UnixNano())) {
 		t.Fatalf("NextDue: %v, %v, %v; want %v", due, ok, err, later)
 	}
-	if evs, err := s.Take(ctx, time.Now(), 10); err != nil || len(evs) != 0 {
+	if evs, _, err := s.Take(ctx, time.Now(), 10); err != nil || len(evs) != 0 {
 		t.Fatalf("Take now: %d events, %v; want none", len(evs), err)
 	}
-	evs, err := s.Take(ctx, later, 10)
+	evs, _, err := s.Take(ctx, later, 10)
 	if err != nil || len(evs) != 1 || evs[0].ID != retried.ID {
 		t.Fatalf("Take when due: %d events, %v; want the retried one", len(evs), err)
 	}

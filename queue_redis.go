@@ -296,10 +296,12 @@ return 0
 	// now (µs), takeover idle (ms), "1" to look for entries to take over,
 	// and how many of this consumer's own pending entries to read again (0
 	// for none). It moves due retries into the stream, reads its own
-	// pending entries again, takes over entries idle too long, reads new
-	// ones, and answers id,
-	// metadata, body for each. A stream entry whose event no longer points
-	// at it is stale (the event moved on) and is removed.
+	// pending entries again, takes over entries idle too long, and reads
+	// new ones. It answers when the next event is due, as the due time
+	// (ns) of the first stream entry the group has not read and the score
+	// of the first retry (each false when there is none), then id,
+	// metadata, body for each event taken. A stream entry whose event no
+	// longer points at it is stale (the event moved on) and is removed.
 	takeScript = redis.NewScript(`
 local P, G, C, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[5], 'WITHSCORES', 'LIMIT', 0, n)
@@ -329,13 +331,42 @@ if ARGV[7] == '1' then
 	local claimed = redis.call('XAUTOCLAIM', KEYS[1], G, C, ARGV[6], '0-0', 'COUNT', n)
 	for _, e in ipairs(claimed[2]) do add(e) end
 end
+-- unread: whether entries may be left that the group has not read.
+local unread = true
 if #got < n then
-	local r = redis.call('XREADGROUP', 'GROUP', G, C, 'COUNT', n - #got, 'STREAMS', KEYS[1], '>')
+	local want = n - #got
+	local r = redis.call('XREADGROUP', 'GROUP', G, C, 'COUNT', want, 'STREAMS', KEYS[1], '>')
+	local read = 0
 	if r then
+		read = #r[1][2]
 		for _, e in ipairs(r[1][2]) do add(e) end
 	end
+	unread = read == want
 end
-local out = {}
+local first, retry = false, false
+local rs = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #rs > 0 then retry = rs[2] end
+if unread then
+	local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
+	if type(groups) ~= 'table' or groups.err then groups = {} end
+	for _, g in ipairs(groups) do
+		local name, last = nil, nil
+		for j = 1, #g, 2 do
+			if g[j] == 'name' then name = g[j + 1] end
+			if g[j] == 'last-delivered-id' then last = g[j + 1] end
+		end
+		if name == G then
+			local e = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)
+			if #e > 0 then
+				local f = e[1][2]
+				for j = 1, #f, 2 do
+					if f[j] == 'at' then first = f[j + 1] end
+				end
+			end
+		end
+	end
+end
+local out = {first, retry}
 for _, e in ipairs(got) do
 	local sid, f, id = e[1], e[2], nil
 	for j = 1, #f, 2 do
@@ -353,35 +384,6 @@ for _, e in ipairs(got) do
 	end
 end
 return out
-`)
-
-	// nextDueScript: KEYS stream, retries; ARGV group. It answers the
-	// due time (ns) of the first stream entry the group has not read, and
-	// the score of the first retry, each false when there is none.
-	nextDueScript = redis.NewScript(`
-local first, retry = false, false
-local r = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if #r > 0 then retry = r[2] end
-local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
-if type(groups) == 'table' and not groups.err then
-	for _, g in ipairs(groups) do
-		local name, last = nil, nil
-		for j = 1, #g, 2 do
-			if g[j] == 'name' then name = g[j + 1] end
-			if g[j] == 'last-delivered-id' then last = g[j + 1] end
-		end
-		if name == ARGV[1] then
-			local e = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)
-			if #e > 0 then
-				local f = e[1][2]
-				for j = 1, #f, 2 do
-					if f[j] == 'at' then first = f[j + 1] end
-				end
-			end
-		end
-	end
-end
-return {first, retry}
 `)
 
 	// ackScript: KEYS stream, waiting, retries, kept; ARGV prefix, group,
@@ -593,23 +595,23 @@ func (s *redisQueueStore) waitReplicas(ctx context.Context, conn *redis.Conn) er
 	return nil
 }
 
-// Take implements QueueStore.
-func (s *redisQueueStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, error) {
-	if n <= 0 {
-		return nil, ctx.Err()
-	}
+// Take implements QueueStore. The next due time it returns does not count
+// the attempts of an instance that died: they are due when their takeover
+// time is over, which the engine finds by taking again within a second.
+func (s *redisQueueStore) Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, time.Time, error) {
 	ctx, cancel, err := s.call(ctx)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer cancel()
+	n = max(n, 0)
 	claim := "0"
-	if last := s.lastClaim.Load(); time.Since(time.Unix(0, last)) >= claimInterval &&
+	if last := s.lastClaim.Load(); n > 0 && time.Since(time.Unix(0, last)) >= claimInterval &&
 		s.lastClaim.CompareAndSwap(last, time.Now().UnixNano()) {
 		claim = "1"
 	}
 	ownPending := 0
-	if s.lost.Swap(false) {
+	if n > 0 && s.lost.Swap(false) {
 		s.mu.Lock()
 		ownPending = n + len(s.taken)
 		s.mu.Unlock()
@@ -624,15 +626,21 @@ func (s *redisQueueStore) Take(ctx context.Context, now time.Time, n int) ([]*Qu
 			res, err = run()
 		}
 	}
-	if err != nil {
-		// Redis may have run the script and lost only the answer.
-		s.lost.Store(true)
-		return nil, fmt.Errorf("queue redis: taking events: %w", err)
+	if err == nil && len(res) < 2 {
+		err = fmt.Errorf("%d values in the answer", len(res))
 	}
+	if err != nil {
+		if n > 0 {
+			// Redis may have run the script and lost only the answer.
+			s.lost.Store(true)
+		}
+		return nil, time.Time{}, fmt.Errorf("queue redis: taking events: %w", err)
+	}
+	next := earliestDue(res[0], res[1])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var taken []*QueuedEvent
-	for i := 0; i+2 < len(res); i += 3 {
+	for i := 2; i+2 < len(res); i += 3 {
 		id, _ := res[i].(string)
 		if s.taken[id] {
 			continue // read again while recovering: its attempt runs
@@ -646,7 +654,7 @@ func (s *redisQueueStore) Take(ctx context.Context, now time.Time, n int) ([]*Qu
 		ev := new(QueuedEvent)
 		if err := json.Unmarshal([]byte(meta), ev); err != nil {
 			s.lost.Store(true)
-			return nil, fmt.Errorf("queue redis: event %s: decoding metadata: %w", id, err)
+			return nil, time.Time{}, fmt.Errorf("queue redis: event %s: decoding metadata: %w", id, err)
 		}
 		ev.ID, ev.Body = id, []byte(body)
 		taken = append(taken, ev)
@@ -654,7 +662,27 @@ func (s *redisQueueStore) Take(ctx context.Context, now time.Time, n int) ([]*Qu
 	for _, ev := range taken {
 		s.taken[ev.ID] = true
 	}
-	return taken, nil
+	return taken, next, nil
+}
+
+// earliestDue is the earlier of the take script's two due times: the first
+// unread stream entry's (unix ns) and the first retry's (unix µs), each
+// nil when there is none. It is zero when neither is.
+func earliestDue(entry, retry any) time.Time {
+	var due time.Time
+	if v, ok := entry.(string); ok {
+		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+			due = time.Unix(0, ns)
+		}
+	}
+	if v, ok := retry.(string); ok {
+		if us, err := strconv.ParseFloat(v, 64); err == nil {
+			if at := time.UnixMicro(int64(us)); due.IsZero() || at.Before(due) {
+				due = at
+			}
+		}
+	}
+	return due
 }
 
 // ended forgets an event this store handed out.
@@ -662,36 +690,6 @@ func (s *redisQueueStore) ended(id string) {
 	s.mu.Lock()
 	delete(s.taken, id)
 	s.mu.Unlock()
-}
-
-// NextDue implements QueueStore. Attempts of an instance that died are not
-// counted: they are due when their takeover time is over, which the engine
-// finds by taking again within a second.
-func (s *redisQueueStore) NextDue(ctx context.Context) (time.Time, bool, error) {
-	ctx, cancel, err := s.call(ctx)
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	defer cancel()
-	res, err := nextDueScript.Run(ctx, s.client, []string{s.stream, s.retries}, redisGroup).Slice()
-	if err != nil || len(res) != 2 {
-		return time.Time{}, false, fmt.Errorf("queue redis: finding next due event: %v (%d values)", err, len(res))
-	}
-	var due time.Time
-	found := false
-	if v, ok := res[0].(string); ok {
-		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
-			due, found = time.Unix(0, ns), true
-		}
-	}
-	if v, ok := res[1].(string); ok {
-		if us, err := strconv.ParseFloat(v, 64); err == nil {
-			if at := time.UnixMicro(int64(us)); !found || at.Before(due) {
-				due, found = at, true
-			}
-		}
-	}
-	return due, found, nil
 }
 
 // Ack implements QueueStore. keepKey <= 0 forgets the key at once.

@@ -84,7 +84,7 @@ func TestRedisQueueKeys(t *testing.T) {
 	if n := c.XLen(ctx, s.stream).Val(); n != 3 {
 		t.Fatalf("stream length %d, want 3", n)
 	}
-	evs, err := s.Take(ctx, time.Now(), 10)
+	evs, _, err := s.Take(ctx, time.Now(), 10)
 	if err != nil || len(evs) != 3 {
 		t.Fatalf("Take: %d events, %v", len(evs), err)
 	}
@@ -125,7 +125,7 @@ func TestRedisQueueLostGroup(t *testing.T) {
 	if err := s.Accept(ctx, queueTestEvent("x"), 10); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := s.Take(ctx, time.Now(), 10)
+	evs, _, err := s.Take(ctx, time.Now(), 10)
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("Take after the group was lost: %d events, %v; want 1", len(evs), err)
 	}
@@ -283,7 +283,7 @@ func TestRedisQueueLostTakeAnswer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	running, err := s.Take(ctx, time.Now(), 1)
+	running, _, err := s.Take(ctx, time.Now(), 1)
 	if err != nil || len(running) != 1 {
 		t.Fatalf("Take: %d events, %v", len(running), err)
 	}
@@ -293,7 +293,7 @@ func TestRedisQueueLostTakeAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.lost.Store(true)
-	again, err := s.Take(ctx, time.Now(), 10)
+	again, _, err := s.Take(ctx, time.Now(), 10)
 	if err != nil {
 		t.Fatal(err)
 	}

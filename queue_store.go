@@ -80,13 +80,12 @@ type QueueStore interface {
 	Accept(ctx context.Context, ev *QueuedEvent, maxWaiting int) error
 
 	// Take returns up to n events due by now that are not in flight, with
-	// their bodies, and marks them in flight. After a restart nothing is in
-	// flight: attempts that were are taken again.
-	Take(ctx context.Context, now time.Time, n int) ([]*QueuedEvent, error)
-
-	// NextDue returns when the earliest event that is not in flight is due;
-	// ok is false when none waits.
-	NextDue(ctx context.Context) (due time.Time, ok bool, err error)
+	// their bodies, and marks them in flight. It also returns when the
+	// earliest event left waiting (not in flight) is due, zero when none
+	// waits, so that the scheduler knows how long to sleep without asking
+	// again. With n = 0 it takes nothing and only reports that. After a
+	// restart nothing is in flight: attempts that were are taken again.
+	Take(ctx context.Context, now time.Time, n int) (taken []*QueuedEvent, next time.Time, err error)
 
 	// Ack removes a delivered event and its body, and keeps its key for
 	// keepKey, so that later copies are duplicates.

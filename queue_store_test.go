@@ -26,18 +26,18 @@ func testQueueTakeover(t *testing.T, open func(t *testing.T, name string, takeov
 		if err := dying.Accept(ctx, ev, 100); err != nil {
 			t.Fatalf("Accept: %v", err)
 		}
-		taken, err := dying.Take(ctx, time.Now(), 10)
+		taken, _, err := dying.Take(ctx, time.Now(), 10)
 		if err != nil || len(taken) != 1 {
 			t.Fatalf("Take by the first instance: %d events, %v; want 1", len(taken), err)
 		}
 		start := time.Now()
-		if evs, err := survivor.Take(ctx, time.Now(), 10); err != nil || len(evs) != 0 {
+		if evs, _, err := survivor.Take(ctx, time.Now(), 10); err != nil || len(evs) != 0 {
 			t.Fatalf("Take by the survivor at once: %d events, %v; want none (in flight)", len(evs), err)
 		}
 		var got []*QueuedEvent
 		for len(got) == 0 && time.Since(start) < 10*takeover {
 			time.Sleep(takeover / 10)
-			if got, err = survivor.Take(ctx, time.Now(), 10); err != nil {
+			if got, _, err = survivor.Take(ctx, time.Now(), 10); err != nil {
 				t.Fatalf("Take by the survivor: %v", err)
 			}
 		}
@@ -66,7 +66,7 @@ func testQueueTakeover(t *testing.T, open func(t *testing.T, name string, takeov
 		if err := dying.Accept(ctx, queueTestEvent("takeover"), 100); err == nil {
 			t.Errorf("Accept of a delivered key on the other instance: no duplicate")
 		}
-		if evs, _ := dying.Take(ctx, time.Now().Add(time.Hour), 10); len(evs) != 0 {
+		if evs, _, _ := dying.Take(ctx, time.Now().Add(time.Hour), 10); len(evs) != 0 {
 			t.Errorf("Take after the survivor delivered: %d events, want none", len(evs))
 		}
 	})
@@ -81,8 +81,8 @@ func testQueueTakeover(t *testing.T, open func(t *testing.T, name string, takeov
 				t.Fatal(err)
 			}
 		}
-		first, _ := a.Take(ctx, time.Now(), 2)
-		second, _ := b.Take(ctx, time.Now(), 10)
+		first, _, _ := a.Take(ctx, time.Now(), 2)
+		second, _, _ := b.Take(ctx, time.Now(), 10)
 		if len(first) != 2 || len(second) != 2 {
 			t.Fatalf("Take: %d and %d events, want 2 and 2", len(first), len(second))
 		}
@@ -96,7 +96,7 @@ func testQueueTakeover(t *testing.T, open func(t *testing.T, name string, takeov
 		if err := b.Retry(ctx, second[0], time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if evs, _ := a.Take(ctx, time.Now(), 10); len(evs) != 1 || evs[0].ID != second[0].ID {
+		if evs, _, _ := a.Take(ctx, time.Now(), 10); len(evs) != 1 || evs[0].ID != second[0].ID {
 			t.Errorf("Take of a retry another instance scheduled: %d events, want %s", len(evs), second[0].ID)
 		}
 	})
