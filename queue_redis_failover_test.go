@@ -200,3 +200,98 @@ func TestRedisQueueRedisOutage(t *testing.T) {
 		t.Errorf("%d events delivered twice, more than the 16 attempts that can be in flight when Redis stops", len(twice))
 	}
 }
+
+// TestDedupeRedisSentinelFailover: synchronous delivery with `dedupe
+// redis` finding its master through Sentinels (master_name). The master is
+// killed with -9 while events and copies of them flow; claims fail with 503
+// and Retry-After until a replica is promoted, then resume on their own.
+// Every event reaches the upstream; the copies forwarded again because the
+// failover lost their delivered mark (replication is asynchronous) are
+// counted and reported.
+func TestDedupeRedisSentinelFailover(t *testing.T) {
+	t.Parallel() // processes of its own: it runs beside the other Redis process tests
+	master := startRedis(t)
+	replica := startRedis(t, "--replicaof", "127.0.0.1", master.port)
+	waitReplicaSynced(t, replica)
+	sentinels := startSentinels(t, master.port)
+
+	up := newUpstream(t)
+	port := freePort(t)
+	startCaddyProcess(t, fmt.Sprintf(`
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	groq_webhook {
+		secret {env.GROQ_WEBHOOK_SECRET}
+		dedupe redis {
+			address %s
+			master_name mymaster
+		}
+	}
+	reverse_proxy %s
+}
+`, port, strings.Join(sentinels, " "), up.addr()))
+	waitForPort(t, fmt.Sprintf("127.0.0.1:%d", port))
+	url := fmt.Sprintf("http://127.0.0.1:%d/hooks", port)
+
+	const events = 800
+	bodies := loadBodies("evt_dedupe_failover", events)
+	var sent atomic.Int64
+	failedOver := make(chan time.Duration)
+	go func() {
+		for sent.Load() < int64(len(bodies)/3) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		start := time.Now()
+		master.stop()
+		s := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0]})
+		defer s.Close()
+		for time.Since(start) < 30*time.Second {
+			addr, err := s.GetMasterAddrByName(context.Background(), "mymaster").Result()
+			if err == nil && addr[1] == replica.port {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		failedOver <- time.Since(start)
+	}()
+	statuses := sendFailover(t, []string{url}, bodies, 8, &sent)
+	took := <-failedOver
+
+	// After the failover, claims work again: a new event is forwarded once,
+	// and its copy is a duplicate.
+	after := eventBody("evt_dedupe_after_failover")
+	for _, want := range []string{`{"upstream":true}`, duplicateBody} {
+		got := do(t, signedRequest(t, url, testSecret, time.Now(), after))
+		if got.Status != http.StatusOK || got.Body != want {
+			t.Fatalf("after the failover: %d %s, want 200 %s", got.Status, got.Body, want)
+		}
+	}
+	counts := up.countByEventID()
+	delete(counts, "evt_dedupe_after_failover")
+	twice := repeated(counts)
+	t.Logf("dedupe redis, Sentinel failover (master killed with -9, new master after %s): answers by status over every try %v "+
+		"(0: a 503 without Retry-After); %d events (%d requests with copies), %d delivered, %d delivered twice",
+		took.Round(10*time.Millisecond), statuses, events, len(bodies), len(counts), len(twice))
+	if len(counts) != events {
+		t.Errorf("%d of %d events reached the upstream", len(counts), events)
+	}
+	if statuses[0] > 0 {
+		t.Errorf("%d answers of 503 without Retry-After", statuses[0])
+	}
+	if statuses[-1] > 0 {
+		t.Errorf("%d requests got no answer", statuses[-1])
+	}
+	for status, n := range statuses {
+		switch status {
+		case http.StatusOK, http.StatusConflict, http.StatusServiceUnavailable, 0, -1:
+		default:
+			t.Errorf("%d answers with status %d", n, status)
+		}
+	}
+	// Only a copy whose first delivery's mark was written to the old master
+	// and not yet replicated can be forwarded again: at most the events
+	// delivered around the kill, not a share of the whole run.
+	if len(twice) > events/10 {
+		t.Errorf("%d events delivered twice, want only those around the failover", len(twice))
+	}
+}
