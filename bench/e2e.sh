@@ -30,7 +30,11 @@
 # DRAIN_TIMEOUT, any event is dead, or the upstream did not get exactly the
 # events answered 202 (Caddy's requests_total{result="queued"}), each verified.
 #
-# The p50 and p99 columns are the medians of each run's p50 and p99.
+# The p50 and p99 columns are the medians of each run's p50 and p99. Then,
+# from /proc before and after each wrk run, the median µs of CPU per answer
+# spent by the server under test, the upstream, its redis-server (r, rq),
+# and the rest of the machine (wrk, the kernel, Redis's rewrite children),
+# with the idle share.
 #
 # Environment (defaults): ROUNDS=3 DURATION=15s THREADS=2 CONNECTIONS=64
 # SIZES="1024 65536" WARMUP=2s (one unmeasured run per variant and size; 0 for
