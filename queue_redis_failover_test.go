@@ -63,6 +63,48 @@ func startSentinels(t *testing.T, masterPort string) []string {
 	return addrs
 }
 
+// startSentinelSetup starts a master, a replica in sync with it, and three
+// Sentinels watching them as "mymaster".
+func startSentinelSetup(t *testing.T) (master, replica *testRedis, sentinels []string) {
+	t.Helper()
+	master = startRedis(t)
+	replica = startRedis(t, "--replicaof", "127.0.0.1", master.port)
+	waitReplicaSynced(t, replica)
+	return master, replica, startSentinels(t, master.port)
+}
+
+// killMasterMidway kills master with -9 once a third of total requests
+// were sent, and sends on the channel it returns how long the Sentinel at
+// sentinel took to name replica the master (at most 30 s). With rejoin,
+// the old master starts again 2 s after that, and Sentinel makes it a
+// replica of the new one.
+func killMasterMidway(master, replica *testRedis, sentinel string, sent *atomic.Int64, total int, rejoin bool) <-chan time.Duration {
+	failedOver := make(chan time.Duration, 1)
+	go func() {
+		for sent.Load() < int64(total/3) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		start := time.Now()
+		master.stop()
+		s := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
+		defer s.Close()
+		for time.Since(start) < 30*time.Second {
+			addr, err := s.GetMasterAddrByName(context.Background(), "mymaster").Result()
+			if err == nil && addr[1] == replica.port {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		took := time.Since(start)
+		if rejoin {
+			time.Sleep(2 * time.Second)
+			master.start()
+		}
+		failedOver <- took
+	}()
+	return failedOver
+}
+
 // TestRedisQueueSentinelFailover: a master, a replica and three Sentinels;
 // Caddy finds the master through them (master_name) and waits for one
 // replica (wait_replicas 1). The master is killed with -9 while events
@@ -71,10 +113,7 @@ func startSentinels(t *testing.T, masterPort string) []string {
 // cost of the failover is reported: 503s, and events delivered twice.
 func TestRedisQueueSentinelFailover(t *testing.T) {
 	t.Parallel() // processes of its own: it runs beside the other Redis process tests
-	master := startRedis(t)
-	replica := startRedis(t, "--replicaof", "127.0.0.1", master.port)
-	waitReplicaSynced(t, replica)
-	sentinels := startSentinels(t, master.port)
+	master, replica, sentinels := startSentinelSetup(t)
 
 	up := newUpstream(t)
 	port := freePort(t)
@@ -88,27 +127,7 @@ func TestRedisQueueSentinelFailover(t *testing.T) {
 	const events = 800
 	bodies := loadBodies("evt_failover", events)
 	var sent atomic.Int64
-	failedOver := make(chan time.Duration)
-	go func() {
-		for sent.Load() < int64(len(bodies)/3) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		start := time.Now()
-		master.stop()
-		s := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0]})
-		defer s.Close()
-		for time.Since(start) < 30*time.Second {
-			addr, err := s.GetMasterAddrByName(context.Background(), "mymaster").Result()
-			if err == nil && addr[1] == replica.port {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		took := time.Since(start)
-		time.Sleep(2 * time.Second)
-		master.start() // Sentinel makes it a replica of the new master
-		failedOver <- took
-	}()
+	failedOver := killMasterMidway(master, replica, sentinels[0], &sent, len(bodies), true)
 	statuses := sendFailover(t, []string{url}, bodies, 8, &sent)
 	took := <-failedOver
 	waitFor(t, 90*time.Second, "every event delivered after the failover", func() bool {
@@ -210,10 +229,7 @@ func TestRedisQueueRedisOutage(t *testing.T) {
 // counted and reported.
 func TestDedupeRedisSentinelFailover(t *testing.T) {
 	t.Parallel() // processes of its own: it runs beside the other Redis process tests
-	master := startRedis(t)
-	replica := startRedis(t, "--replicaof", "127.0.0.1", master.port)
-	waitReplicaSynced(t, replica)
-	sentinels := startSentinels(t, master.port)
+	master, replica, sentinels := startSentinelSetup(t)
 
 	up := newUpstream(t)
 	port := freePort(t)
@@ -236,24 +252,7 @@ http://127.0.0.1:%d {
 	const events = 800
 	bodies := loadBodies("evt_dedupe_failover", events)
 	var sent atomic.Int64
-	failedOver := make(chan time.Duration)
-	go func() {
-		for sent.Load() < int64(len(bodies)/3) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		start := time.Now()
-		master.stop()
-		s := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0]})
-		defer s.Close()
-		for time.Since(start) < 30*time.Second {
-			addr, err := s.GetMasterAddrByName(context.Background(), "mymaster").Result()
-			if err == nil && addr[1] == replica.port {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		failedOver <- time.Since(start)
-	}()
+	failedOver := killMasterMidway(master, replica, sentinels[0], &sent, len(bodies), false)
 	statuses := sendFailover(t, []string{url}, bodies, 8, &sent)
 	took := <-failedOver
 
