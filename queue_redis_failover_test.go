@@ -119,10 +119,9 @@ func TestRedisQueueSentinelFailover(t *testing.T) {
 	port := freePort(t)
 	options := "name failover\n master_name mymaster\n wait_replicas 1\n attempt_timeout 2s\n takeover_after 9s\n retry " +
 		strings.Repeat("200ms ", 50)
-	proc := startCaddyProcess(t, redisQueueSite(port, sentinels, options, "reverse_proxy "+up.addr()))
+	startCaddyProcess(t, redisQueueSite(port, sentinels, options, "reverse_proxy "+up.addr()))
 	waitForPort(t, fmt.Sprintf("127.0.0.1:%d", port))
 	url := fmt.Sprintf("http://127.0.0.1:%d/hooks", port)
-	_ = proc
 
 	const events = 800
 	bodies := loadBodies("evt_failover", events)
