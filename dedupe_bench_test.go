@@ -3,6 +3,7 @@ package groqwebhook
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,4 +38,33 @@ func BenchmarkMemoryStore(b *testing.B) {
 		}
 		s.Commit(ctx, key, ttl)
 	}
+}
+
+// BenchmarkRedisStore measures one delivery's store work on a real
+// redis-server: a claim and a commit of a new event id, from 64 requests
+// at once (as bench/e2e.sh sends), batched by the pipeliner. The time per
+// operation includes redis-server's, which runs on the same machine.
+//
+//	go test -run '^$' -bench BenchmarkRedisStore -benchmem -count 6 .
+func BenchmarkRedisStore(b *testing.B) {
+	r := startRedis(b)
+	s := newTestRedisStore(b, r.addr, time.Second)
+	ttl, lease := time.Duration(DefaultDedupeTTL), time.Duration(DefaultDedupeLease)
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32) // 64 requests on 2 CPUs, as wrk sends in bench/e2e.sh
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			key := DefaultDedupeKeyPrefix + "bench:" + strconv.FormatInt(next.Add(1), 10)
+			c, err := s.Claim(ctx, key, "token", lease)
+			if err != nil || c.State != Claimed {
+				b.Fatalf("claim of %s: %v, %v", key, stateName(c.State), err)
+			}
+			if err := s.Commit(ctx, key, ttl); err != nil {
+				b.Fatalf("commit of %s: %v", key, err)
+			}
+		}
+	})
 }

@@ -102,6 +102,11 @@ end
 return 0
 `)
 
+// The pipeliner runs its batches on a context of its own, bounded by the
+// connection's read and write deadlines (timeout), so the claims and
+// commits it carries get no deadline of their own: one would cost a timer
+// per call and bound nothing.
+
 // Claim implements Store. It is one plain command in the common cases:
 // SET NX with GET (Redis 7.0) sets the key if it is absent and otherwise
 // answers what holds it, in one atomic step on one key, without a script.
@@ -111,8 +116,6 @@ return 0
 // whose reply was lost. Only a claim held by another attempt costs a
 // second round trip, for the time its lease has left.
 func (s *RedisStore) Claim(ctx context.Context, key, token string, lease time.Duration) (Claim, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
-	defer cancel()
 	held, err := s.pipe.SetArgs(ctx, key, token, redis.SetArgs{Mode: "NX", TTL: lease, Get: true}).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -124,6 +127,8 @@ func (s *RedisStore) Claim(ctx context.Context, key, token string, lease time.Du
 	case held == redisDelivered:
 		return Claim{State: Delivered}, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
+	defer cancel()
 	ttl, err := s.client.PTTL(ctx, key).Result()
 	if err != nil {
 		return Claim{}, err
@@ -133,8 +138,6 @@ func (s *RedisStore) Claim(ctx context.Context, key, token string, lease time.Du
 
 // Commit implements Store.
 func (s *RedisStore) Commit(ctx context.Context, key string, ttl time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.Timeout))
-	defer cancel()
 	return s.pipe.Set(ctx, key, redisDelivered, ttl).Err()
 }
 

@@ -38,7 +38,7 @@ func newTestMemoryStore(t *testing.T, maxEntries int) *MemoryStore {
 
 // newTestRedisStore provisions a redis store for addr and cleans it up when
 // the test ends.
-func newTestRedisStore(t *testing.T, addr string, timeout time.Duration) *RedisStore {
+func newTestRedisStore(t testing.TB, addr string, timeout time.Duration) *RedisStore {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	s := &RedisStore{RedisConnection: RedisConnection{Addresses: []string{addr}, Timeout: caddy.Duration(timeout)}}

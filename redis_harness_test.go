@@ -14,7 +14,7 @@ import (
 // testRedis is a real redis-server, started for one test on a free
 // loopback port, that the test can stop and start again.
 type testRedis struct {
-	t    *testing.T
+	t    testing.TB
 	addr string
 	port string
 	dir  string
@@ -26,7 +26,7 @@ type testRedis struct {
 
 // startRedis starts a redis-server for the test. Where none is installed
 // the test is skipped, except under CI, where that is a failure.
-func startRedis(t *testing.T, extra ...string) *testRedis {
+func startRedis(t testing.TB, extra ...string) *testRedis {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts redis-server")
@@ -41,7 +41,7 @@ func startRedis(t *testing.T, extra ...string) *testRedis {
 
 // requireTool skips the test when the program is not installed, except
 // under CI, where that is a failure.
-func requireTool(t *testing.T, name string) {
+func requireTool(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		if os.Getenv("CI") != "" {
