@@ -418,15 +418,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	d.timestamp = placeholder(v.timestamp)
 	d.headers[0] = "true"
 	r.Header[h.VerifiedHeader] = d.headers[0:1:1]
+	// An event without an id, a type or a delivery id still has these
+	// placeholders, empty, so that a header_up naming one sends an empty
+	// value, not the placeholder's text.
 	if id := headerSafe(v.event.ID); id != "" {
 		d.headers[1], d.id = id, placeholder(id)
 		r.Header[h.prov.idHeader] = d.headers[1:2:2]
 		repl.Set("http.groq_webhook.event_id", &d.id)
+	} else {
+		repl.Set("http.groq_webhook.event_id", "")
 	}
 	if typ := headerSafe(v.event.Type); typ != "" {
 		d.headers[2], d.typ = typ, placeholder(typ)
 		r.Header[h.prov.typeHdr] = d.headers[2:3:3]
 		repl.Set("http.groq_webhook.event_type", &d.typ)
+	} else {
+		repl.Set("http.groq_webhook.event_type", "")
 	}
 	if !h.prov.groq {
 		d.headers[3] = h.prov.scheme.Name
@@ -435,6 +442,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if v.deliveryID != "" {
 		d.deliveryID = placeholder(v.deliveryID)
 		repl.Set("http.groq_webhook.delivery_id", &d.deliveryID)
+	} else {
+		repl.Set("http.groq_webhook.delivery_id", "")
 	}
 	secret := &h.secrets[v.secret]
 	secret.matches.Inc()

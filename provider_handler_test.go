@@ -125,6 +125,7 @@ type handlerSaw struct {
 	header       http.Header
 	body         []byte
 	placeholders map[string]string
+	unknown      []string // placeholders the replacer did not know
 }
 
 // serveOnce runs req through h and returns the answer and what was
@@ -140,7 +141,11 @@ func serveOnce(t *testing.T, h *Handler, req *http.Request) (*httptest.ResponseR
 		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		got = &handlerSaw{header: r.Header.Clone(), body: body, placeholders: map[string]string{}}
 		for _, name := range []string{"verified", "provider", "event_id", "event_type", "delivery_id", "timestamp", "secret"} {
-			got.placeholders[name], _ = repl.GetString("http.groq_webhook." + name)
+			value, known := repl.GetString("http.groq_webhook." + name)
+			got.placeholders[name] = value
+			if !known {
+				got.unknown = append(got.unknown, name)
+			}
 		}
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -195,6 +200,10 @@ func TestProviderHandler(t *testing.T) {
 				if got.placeholders[name] != value {
 					t.Errorf("{http.groq_webhook.%s} = %q, want %q", name, got.placeholders[name], value)
 				}
+			}
+			// Empty ones are set too, or header_up would send their text.
+			if len(got.unknown) != 0 {
+				t.Errorf("placeholders not set: %v", got.unknown)
 			}
 
 			// The same request with one body byte changed never goes on

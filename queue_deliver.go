@@ -148,9 +148,7 @@ func (h *Handler) deliverQueued(parent context.Context, ev *QueuedEvent, timeout
 	req = caddyhttp.PrepareRequest(req, repl, rec, srv)
 	repl.Set("http.groq_webhook.verified", true)
 	for name, value := range ev.Vars {
-		if value != "" {
-			repl.Set("http.groq_webhook."+name, value)
-		}
+		repl.Set("http.groq_webhook."+name, value) // empty ones too, as on receipt
 	}
 	repl.Set("http.groq_webhook.attempt", ev.Attempts)
 
