@@ -39,8 +39,10 @@ type RedisConnection struct {
 	// The Sentinel master's name: set it to use Sentinel.
 	MasterName string `json:"master_name,omitempty"`
 
-	// The limit on each dial, read and write, and on each store call as a
-	// whole. Default: 1s.
+	// The limit on each dial, read and write, and on each queue call. A
+	// de-duplication claim or commit that finds Redis hung fails within
+	// about 8 times this: it may wait for the batch ahead of its own, and
+	// each batch is retried once on a new connection. Default: 1s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// Connections kept per server: enough for the deliveries in flight.
@@ -93,6 +95,10 @@ func (c *RedisConnection) provision(what string) (*redis.UniversalOptions, error
 		WriteTimeout: time.Duration(c.Timeout),
 		PoolSize:     c.PoolSize,
 		MaxRetries:   1,
+		// One dial per attempt: a Redis that refuses connections is
+		// answered with 503 at once, not after go-redis's default of five
+		// dials 100ms apart.
+		DialerRetries: 1,
 	}
 	if c.TLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
