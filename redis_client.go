@@ -95,10 +95,6 @@ func (c *RedisConnection) provision(what string) (*redis.UniversalOptions, error
 		WriteTimeout: time.Duration(c.Timeout),
 		PoolSize:     c.PoolSize,
 		MaxRetries:   1,
-		// One dial per attempt: a Redis that refuses connections is
-		// answered with 503 at once, not after go-redis's default of five
-		// dials 100ms apart.
-		DialerRetries: 1,
 	}
 	if c.TLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
