@@ -153,13 +153,24 @@ def main():
                 print(f"{NAMES[v]:34} {size:>7} {m['server']:7.1f} {m['upstream']:8.1f} {m['redis']:6.1f} {m['rest']:6.1f} {m['idle']:6.1f}")
         print("   (server: Caddy or node; rest: wrk and everything else on the machine)")
     print()
+    pairs = (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"), ("s", "b"), ("w", "b"), ("o", "b"), ("r", "a"), ("r", "b"), ("rq", "q"))
+    rps = {(r["round"], r["variant"], r["size"]): r["rps"] for r in runs if r["round"] > 0}
+    rounds = sorted({r["round"] for r in runs if r["round"] > 0})
     for size in sizes:
-        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in (("b", "a"), ("b", "c"), ("q", "a"), ("q", "b"), ("s", "b"), ("w", "b"),
-                                                                                  ("o", "b"), ("r", "a"), ("r", "b"), ("rq", "q"))
-                  if (n, size) in med and (d, size) in med]
+        ratios = [f"{n}/{d} {med[n, size] / med[d, size]:.2f}" for n, d in pairs if (n, size) in med and (d, size) in med]
         if size in qmed and ("a", size) in med:
             ratios.append(f"q delivered/a {qmed[size]['delivery_rate'] / med['a', size]:.2f}")
         print(f"ratios of median req/s at {size} B: " + ("  ".join(ratios) or "n/a"))
+        # The same ratios taken within each round, whose variants ran minutes
+        # apart at most, so that a slow spell of a shared machine weighs on
+        # one round's pair rather than on one variant's median.
+        paired = []
+        for n, d in pairs:
+            each = [rps[k, n, size] / rps[k, d, size] for k in rounds if (k, n, size) in rps and (k, d, size) in rps]
+            if len(each) > 1:
+                paired.append(f"{n}/{d} {statistics.median(each):.2f} ({min(each):.2f}-{max(each):.2f})")
+        if paired:
+            print(f"per-round ratios at {size} B, median (lowest-highest): " + "  ".join(paired))
 
     bad = [p for r in runs for p in check(r)]
     notes = [f"round {r['round']} {r['variant']} {r['size']} B: wrk ran out of signed events ({r['wraps']} wraps)"
