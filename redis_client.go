@@ -39,10 +39,10 @@ type RedisConnection struct {
 	// The Sentinel master's name: set it to use Sentinel.
 	MasterName string `json:"master_name,omitempty"`
 
-	// The limit on each dial, read and write, and on each queue call. A
-	// de-duplication claim or commit that finds Redis hung fails within
-	// about 8 times this: it may wait for the batch ahead of its own, and
-	// each batch is retried once on a new connection. Default: 1s.
+	// The limit on each dial, read and write. A de-duplication claim or
+	// commit that finds Redis hung fails within about 8 times this: it may
+	// wait for the batch ahead of its own, and each batch is retried once
+	// on a new connection. Default: 1s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// Connections kept per server: enough for the deliveries in flight.
